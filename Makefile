@@ -1,0 +1,65 @@
+# millivid build. `make` builds build/libmillivid.a and build/millivid; `make test` runs the suite;
+# `make SAN=1 test` builds with AddressSanitizer + UndefinedBehaviorSanitizer into build-san/;
+# `make bench` prints the speed comparison against PyTorch.
+CC ?= cc
+SAN ?= 0
+ifeq ($(SAN),1)
+  BUILD ?= build-san
+  OPT = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDSAN = -fsanitize=address,undefined
+else
+  BUILD ?= build
+  OPT = -O3 -march=native -g
+  LDSAN =
+endif
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags libcjson libavformat libavcodec libavutil libswscale libpng 2>/dev/null)
+CFLAGS ?=
+ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS)
+LDLIBS = -ldnnl $(shell pkg-config --libs libcjson libavformat libavcodec libavutil libswscale libpng 2>/dev/null) -lm -fopenmp $(LDSAN)
+
+LIB_SRC := $(sort $(wildcard src/core/*.c src/nn/*.c src/models/*.c src/rollout/*.c src/world/*.c src/io/*.c src/eval/*.c))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*_bench.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+TESTUTIL_OBJ := $(BUILD)/obj/tests/testutil.o
+
+.PHONY: all test bench clean tests
+.SECONDARY:
+all: $(BUILD)/millivid $(BUILD)/libmillivid.a
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libmillivid.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/millivid: $(CLI_OBJ) $(BUILD)/libmillivid.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libmillivid.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TESTUTIL_OBJ) $(BUILD)/libmillivid.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(TESTUTIL_OBJ) $(BUILD)/libmillivid.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libmillivid.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libmillivid.a $(LDLIBS)
+
+tests: $(TEST_BIN) $(BUILD)/millivid
+
+# Runs every test program from the repository root; ends with "N passed, N failed".
+test: tests
+	@sh tests/run.sh $(BUILD) $(TESTS)
+
+bench: $(BENCH_BIN) $(BUILD)/millivid
+	@sh bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTUTIL_OBJ:.o=.d)

@@ -1,0 +1,3 @@
+#include "cli.h"
+
+int cmd_encode(int argc, char **argv) { return cli_not_implemented("encode", "autoencoder"); }

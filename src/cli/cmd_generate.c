@@ -1,0 +1,3 @@
+#include "cli.h"
+
+int cmd_generate(int argc, char **argv) { return cli_not_implemented("generate", "video DiT"); }

@@ -1,0 +1,3 @@
+#include "cli.h"
+
+int cmd_info(int argc, char **argv) { return cli_not_implemented("info", "file formats"); }

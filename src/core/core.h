@@ -1,0 +1,59 @@
+/* Internal core: errors, logging, assertions, small helpers. Include this first in every .c file. */
+#ifndef MV_CORE_H
+#define MV_CORE_H
+#include "millivid.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MV_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MV_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MV_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Record a failure (printf-style message) for this thread and return its status:
+ *     if (!f) return mv_fail(MV_ERR_IO, "%s: cannot open: %s", path, strerror(errno)); */
+mv_status mv_fail(mv_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefix the current error message with more context ("loading ae.safetensors: ..."). */
+mv_status mv_fail_prefix(mv_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void mv_log(mv_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define MV_INFO(...) mv_log(MV_LOG_INFO, __VA_ARGS__)
+#define MV_WARN(...) mv_log(MV_LOG_WARN, __VA_ARGS__)
+#define MV_DEBUG(...) mv_log(MV_LOG_DEBUG, __VA_ARGS__)
+
+/* Internal invariants only (never user input): prints file:line and aborts. */
+#define MV_ASSERT(cond)                                                                    \
+    do {                                                                                   \
+        if (!(cond)) mv_assert_fail(#cond, __FILE__, __LINE__);                            \
+    } while (0)
+void mv_assert_fail(const char *cond, const char *file, int line) __attribute__((noreturn));
+
+/* Propagate a failing status: MV_TRY(mv_foo(...)); */
+#define MV_TRY(expr)                                                                       \
+    do {                                                                                   \
+        mv_status mv_try_s_ = (expr);                                                      \
+        if (mv_try_s_ != MV_OK) return mv_try_s_;                                          \
+    } while (0)
+
+/* 64-byte aligned allocation (free with mv_free). Returns NULL and sets the error on failure. */
+void *mv_alloc(size_t bytes);
+void *mv_calloc(size_t bytes);
+void mv_free(void *p);
+
+/* Wall-clock seconds (monotonic). */
+double mv_now(void);
+
+/* A progress line on stderr: "label  [#####.....]  37%  120/320  45.1 it/s  ETA 0:04". */
+typedef struct {
+    const char *label;
+    long total;
+    double t0, last_print;
+    const char *unit;
+} mv_progress;
+void mv_progress_start(mv_progress *p, const char *label, long total, const char *unit);
+/* done: items finished so far; extra: optional text appended (e.g. the loss), may be NULL. */
+void mv_progress_update(mv_progress *p, long done, const char *extra);
+void mv_progress_end(mv_progress *p, long done, const char *extra);
+
+#endif
