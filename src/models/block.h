@@ -1,0 +1,43 @@
+/* The transformer block shared by the AE encoder (plain pre-norm), the AE decoder and the video DiT
+ * (adaLN-Zero with a per-token condition). Official maths and names: OFFICIAL_MODULES.md §0.
+ * A block's parameters live in a model's mv_params arena; mv_block_register() adds them under
+ * "<prefix>attn.qkv.weight" ... in state-dict order. Activations for backward live in an
+ * mv_block_acts sized for a maximum token count. */
+#ifndef MV_BLOCK_H
+#define MV_BLOCK_H
+#include "core/params.h"
+#include "core/rng.h"
+
+typedef struct {
+    int D, heads, adaln; /* adaln = 1: adaLN-Zero block with modulation Linear(D -> 6D) */
+    /* parameter indices into the arena */
+    int qkv_w, qkv_b, qnorm_w, knorm_w, proj_w, proj_b, fc1_w, fc1_b, fc2_w, fc2_b, ada_w, ada_b;
+} mv_block;
+
+/* Saved activations of one block for one forward pass of up to max_tokens tokens (B*T). */
+typedef struct {
+    size_t max_tokens;
+    float *buf; /* one allocation, carved into the fields below */
+    float *x_in, *ln1, *ln1_mean, *ln1_rstd, *mod1, *qkv, *q, *k, *qn, *kn, *q_rstd, *k_rstd, *att,
+        *lse, *att_proj, *x_mid, *ln2, *ln2_mean, *ln2_rstd, *mod2, *h, *h_gelu, *mlp_out, *ada,
+        *silu_c;
+} mv_block_acts;
+
+mv_status mv_block_register(mv_block *blk, mv_params *p, const char *prefix, int D, int heads,
+                            int adaln);
+/* Official init: Xavier-uniform Linear weights, zero biases, RMSNorm weights 1, adaLN zero. */
+void mv_block_init(const mv_block *blk, mv_params *p, mv_rng *rng);
+mv_status mv_block_acts_alloc(mv_block_acts *a, const mv_block *blk, size_t max_tokens, int max_seq);
+void mv_block_acts_free(mv_block_acts *a);
+
+/* x: [B, T, D] updated in place. c: [B, T, D] per-token condition (adaln blocks only; NULL otherwise).
+ * mask: NULL or [B, T, T] attention mask (see attention_forward). acts may be NULL for inference
+ * (then scratch must hold mv_block_scratch_floats(blk, B*T, T) floats). */
+void mv_block_forward(const mv_block *blk, const mv_params *p, mv_block_acts *acts, float *scratch,
+                      float *x, const float *c, const uint8_t *mask, int B, int T);
+size_t mv_block_scratch_floats(const mv_block *blk, size_t tokens, int T);
+/* dx: [B, T, D] in: gradient w.r.t. the block output; out: gradient w.r.t. its input (in place).
+ * dc: [B, T, D] accumulated gradient w.r.t. c (adaln only). Parameter grads accumulate into p->grad. */
+void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *acts, float *scratch,
+                       float *dx, float *dc, const uint8_t *mask, int B, int T);
+#endif
