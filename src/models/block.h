@@ -12,6 +12,9 @@ typedef struct {
     int D, heads, adaln; /* adaln = 1: adaLN-Zero block with modulation Linear(D -> 6D) */
     /* parameter indices into the arena */
     int qkv_w, qkv_b, qnorm_w, knorm_w, proj_w, proj_b, fc1_w, fc1_b, fc2_w, fc2_b, ada_w, ada_b;
+    /* Added: 1 = the condition is one vector per sample, c/dc [B, D], broadcast over the T tokens
+     * (the AE decoder; saves the adaLN Linear on every token). 0 (default) = c/dc [B, T, D]. */
+    int cond_per_sample;
 } mv_block;
 
 /* Saved activations of one block for one forward pass of up to max_tokens tokens (B*T). */
@@ -21,6 +24,7 @@ typedef struct {
     float *x_in, *ln1, *ln1_mean, *ln1_rstd, *mod1, *qkv, *q, *k, *qn, *kn, *q_rstd, *k_rstd, *att,
         *lse, *att_proj, *x_mid, *ln2, *ln2_mean, *ln2_rstd, *mod2, *h, *h_gelu, *mlp_out, *ada,
         *silu_c;
+    float *v, *c_in; /* added: v [N, D] contiguous copy; c_in = saved condition (adaln only) */
 } mv_block_acts;
 
 mv_status mv_block_register(mv_block *blk, mv_params *p, const char *prefix, int D, int heads,

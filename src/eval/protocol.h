@@ -1,0 +1,40 @@
+/* Evaluation protocol helpers that need no model: which generated frames revisit a place seen in the
+ * context, the "random video" lower-bound pairing, the long-horizon frame range, and masked means.
+ * Poses are rows of actions.npy: [action id, x, y, z, yaw_deg, pitch_deg] (src/io/dataset.h), x/z
+ * horizontal and y up in blocks, yaw in degrees (src/world/world.h). */
+#ifndef MV_PROTOCOL_H
+#define MV_PROTOCOL_H
+#include <stdint.h>
+
+#include "millivid.h"
+
+typedef struct {
+    double radius_blocks; /* horizontal (x, z) distance to a context frame, inclusive; default 2 */
+    double yaw_deg;       /* yaw difference (wrapped to [0, 180]) to that same frame, inclusive; default 30 */
+    double wrap_blocks;   /* > 0: x and z are periodic with this period (Loopcraft: 256); default 0 */
+} mv_revisit_params;
+
+void mv_revisit_params_init(mv_revisit_params *p);
+
+/* mask[t] = 1 for frames t >= context whose pose is within radius AND yaw of at least one context frame
+ * (0 <= s < context), else 0; *count = number of such frames (may be NULL).
+ * mask: [frames]; poses: [frames, 6]. Needs 1 <= context <= frames. */
+mv_status mv_revisit_mask(uint8_t *mask, int *count, const float *poses, int frames, int context,
+                          const mv_revisit_params *p);
+
+/* The "random video" bound: partner[v] != v, drawn uniformly from the other videos with the stream
+ * mv_rng_fork(seed, v) (so it does not depend on n_videos' order of evaluation). partner: [n_videos].
+ * Needs n_videos >= 2. */
+mv_status mv_random_partners(int *partner, int n_videos, uint64_t seed);
+
+/* The long-horizon range [*from, *to): the last `fraction` (0 < fraction <= 1; 0.5 = the second half)
+ * of the generated frames [context, frames), at least one frame. */
+mv_status mv_long_horizon_range(int *from, int *to, int frames, int context, double fraction);
+
+/* Mean of x[from..to) (NAN if empty). x: [n]. */
+double mv_range_mean(const double *x, int from, int to);
+/* Mean of x[i] where mask[i] (NAN if none). x, mask: [n]. */
+double mv_mask_mean(const double *x, const uint8_t *mask, int n);
+/* Writes the indices i with mask[i] into idx (capacity n) in increasing order; returns their count. */
+int mv_mask_indices(int *idx, const uint8_t *mask, int n);
+#endif

@@ -1,0 +1,445 @@
+/* The evaluation report (summary.md, plot_*.svg, report.html) and the bootstrap helpers; see report.h. */
+#include "eval/report.h"
+
+#include <errno.h>
+#include <math.h>
+
+#include "core/core.h"
+#include "core/rng.h"
+#include "eval/report_internal.h"
+
+/* ---------------- text buffer ---------------- */
+
+void mv_tb_printf(mv_textbuf *b, const char *fmt, ...) {
+    if (b->failed) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = 1;
+        return;
+    }
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = MV_MAX(b->cap * 2, b->len + (size_t)n + 1024);
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->failed = 1;
+            return;
+        }
+        b->s = s, b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void mv_tb_escape(mv_textbuf *b, const char *s) {
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': mv_tb_printf(b, "&amp;"); break;
+        case '<': mv_tb_printf(b, "&lt;"); break;
+        case '>': mv_tb_printf(b, "&gt;"); break;
+        case '"': mv_tb_printf(b, "&quot;"); break;
+        case '\'': mv_tb_printf(b, "&#39;"); break;
+        default: mv_tb_printf(b, "%c", *s);
+        }
+    }
+}
+
+void mv_tb_free(mv_textbuf *b) {
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---------------- bootstrap ---------------- */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* numpy.percentile(v, q) with linear interpolation; v sorted, n >= 1. */
+static double percentile_sorted(const double *v, int n, double q) {
+    double pos = q / 100.0 * (n - 1);
+    int i = (int)floor(pos);
+    if (i >= n - 1) return v[n - 1];
+    return v[i] + (pos - i) * (v[i + 1] - v[i]);
+}
+
+/* Bootstrap with a given stream; means: [resamples] scratch. */
+static void bootstrap_run(mv_ci *out, const double *x, int n, int resamples, mv_rng *rng, double *means,
+                          size_t stride) {
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += x[i * stride];
+    out->mean = s / n;
+    if (n == 1) {
+        out->lo = out->hi = out->mean;
+        return;
+    }
+    for (int b = 0; b < resamples; b++) {
+        double t = 0.0;
+        for (int i = 0; i < n; i++) t += x[mv_rng_below(rng, (uint32_t)n) * stride];
+        means[b] = t / n;
+    }
+    qsort(means, (size_t)resamples, sizeof(double), cmp_double);
+    out->lo = percentile_sorted(means, resamples, 2.5);
+    out->hi = percentile_sorted(means, resamples, 97.5);
+}
+
+mv_status mv_bootstrap_ci(mv_ci *out, const double *x, int n, int resamples, uint64_t seed) {
+    out->mean = out->lo = out->hi = NAN;
+    if (n < 1) return mv_fail(MV_ERR_ARG, "bootstrap: needs at least one value, got %d", n);
+    for (int i = 0; i < n; i++)
+        if (!isfinite(x[i])) return mv_fail(MV_ERR_ARG, "bootstrap: value %d of %d is not finite (%g)", i, n, x[i]);
+    if (resamples <= 0) resamples = 1000;
+    double *means = malloc(sizeof(double) * (size_t)resamples);
+    if (!means) return mv_fail(MV_ERR_NOMEM, "bootstrap: out of memory");
+    mv_rng rng;
+    mv_rng_init(&rng, seed);
+    bootstrap_run(out, x, n, resamples, &rng, means, 1);
+    free(means);
+    return MV_OK;
+}
+
+mv_status mv_bootstrap_curves(double *mean, double *lo, double *hi, const double *x, int n_videos, int n_frames,
+                              int resamples, uint64_t seed) {
+    if (n_videos < 1 || n_frames < 0)
+        return mv_fail(MV_ERR_ARG, "bootstrap: needs at least one video, got %d videos x %d frames", n_videos, n_frames);
+    if (resamples <= 0) resamples = 1000;
+    mv_rng base;
+    mv_rng_init(&base, seed);
+    int nomem = 0;
+#pragma omp parallel reduction(|| : nomem)
+    {
+        double *means = malloc(sizeof(double) * (size_t)resamples);
+        nomem = !means;
+#pragma omp for schedule(static)
+        for (int f = 0; f < n_frames; f++) {
+            mv_ci ci = {NAN, NAN, NAN};
+            int finite = 1;
+            for (int v = 0; v < n_videos; v++) finite &= isfinite(x[(size_t)v * n_frames + f]);
+            if (finite && means) {
+                mv_rng rng = mv_rng_fork(&base, (uint64_t)f);
+                bootstrap_run(&ci, x + f, n_videos, resamples, &rng, means, (size_t)n_frames);
+            }
+            mean[f] = ci.mean;
+            if (lo) lo[f] = ci.lo;
+            if (hi) hi[f] = ci.hi;
+        }
+        free(means);
+    }
+    return nomem ? mv_fail(MV_ERR_NOMEM, "bootstrap: out of memory") : MV_OK;
+}
+
+void mv_report_method_init(mv_report_method *m) {
+    memset(m, 0, sizeof *m);
+    mv_ci none = {NAN, NAN, NAN};
+    m->psnr_all = m->psnr_long = m->psnr_revisit = none;
+    m->ssim_all = m->ssim_long = m->ssim_revisit = none;
+    m->dit_calls = m->tokens_per_step = -1;
+    m->wall_seconds = NAN;
+}
+
+static int count_bounds(const mv_report *r) {
+    int n = 0;
+    for (int k = 0; k < r->n_methods; k++) n += r->methods[k].is_bound != 0;
+    return n;
+}
+
+/* ---------------- summary table ---------------- */
+
+typedef struct {
+    const char *head, *group;
+    int metric; /* 0 PSNR, 1 SSIM */
+    int range;  /* 0 all, 1 long horizon, 2 revisit */
+} table_col;
+
+static const table_col metric_cols[6] = {
+    {"all", "PSNR (dB)", 0, 0}, {"long horizon", "PSNR (dB)", 0, 1}, {"revisits", "PSNR (dB)", 0, 2},
+    {"all", "SSIM", 1, 0},      {"long horizon", "SSIM", 1, 1},      {"revisits", "SSIM", 1, 2},
+};
+
+static mv_ci method_ci(const mv_report_method *m, int col) {
+    const mv_ci *c[6] = {&m->psnr_all, &m->psnr_long, &m->psnr_revisit, &m->ssim_all, &m->ssim_long, &m->ssim_revisit};
+    return *c[col];
+}
+
+static int col_decimals(int col) { return metric_cols[col].metric == 0 ? 2 : 3; }
+
+/* Index of the best (highest) finite mean among methods (not bounds) in column col, or -1. */
+static int best_method(const mv_report *r, int col) {
+    int best = -1;
+    for (int k = 0; k < r->n_methods; k++) {
+        double v = method_ci(&r->methods[k], col).mean;
+        if (!r->methods[k].is_bound && isfinite(v) && (best < 0 || v > method_ci(&r->methods[best], col).mean))
+            best = k;
+    }
+    return best;
+}
+
+static void fmt_count(char *buf, size_t n, long v) {
+    if (v < 0) snprintf(buf, n, "–");
+    else snprintf(buf, n, "%ld", v);
+}
+
+static void fmt_seconds(char *buf, size_t n, double s) {
+    if (!isfinite(s)) snprintf(buf, n, "–");
+    else if (s < 100) snprintf(buf, n, "%.1f", s);
+    else snprintf(buf, n, "%.0f", s);
+}
+
+/* Markdown escaping of a table cell: | and line breaks. */
+static void md_cell(mv_textbuf *b, const char *s) {
+    for (; s && *s; s++) {
+        if (*s == '|') mv_tb_printf(b, "\\|");
+        else if (*s == '\n') mv_tb_printf(b, " ");
+        else mv_tb_printf(b, "%c", *s);
+    }
+}
+
+static void explain_ranges(mv_textbuf *b, const mv_report *r, int html) {
+    int last = r->first_frame + r->n_frames - 1;
+    mv_tb_printf(b, "Every method gets the same %d ground-truth context frames and the ground-truth actions, then "
+                    "generates frames %d–%d, compared frame by frame with the ground truth",
+                 r->context_frames, r->context_frames, last);
+    mv_tb_printf(b, " (%d test video%s). ", r->n_videos_evaluated, r->n_videos_evaluated == 1 ? "" : "s");
+    mv_tb_printf(b, "%sPSNR%s (dB) measures pixel error, %sSSIM%s (0 to 1) local structure; higher is better for both. ",
+                 html ? "<b>" : "**", html ? "</b>" : "**", html ? "<b>" : "**", html ? "</b>" : "**");
+    if (r->long_to > r->long_from)
+        mv_tb_printf(b, "*Long horizon* averages frames %d–%d. ", r->long_from, r->long_to - 1);
+    mv_tb_printf(b, "*Revisits* averages the generated frames whose camera returns to a place seen in the context, "
+                    "where a model with long-range memory should recall what it saw. ");
+    mv_tb_printf(b, "Brackets: 95%% bootstrap interval over test videos.");
+    if (count_bounds(r))
+        mv_tb_printf(b, " Bounds: the *autoencoded* ground truth is the best any method can score through the "
+                        "autoencoder; a *random video* (another test video at the same frame index) is what an "
+                        "unrelated video of the same world scores.");
+}
+
+static mv_status write_text_file(const char *dir, const char *name, const mv_textbuf *b) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (b->failed) return mv_fail(MV_ERR_NOMEM, "%s: out of memory while formatting", path);
+    FILE *f = fopen(path, "wb");
+    if (!f) return mv_fail(MV_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+    size_t ok = fwrite(b->s ? b->s : "", 1, b->len, f);
+    int rc = fclose(f);
+    if (ok != b->len || rc != 0) return mv_fail(MV_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return MV_OK;
+}
+
+static void summary_md(mv_textbuf *b, const mv_report *r) {
+    mv_tb_printf(b, "### ");
+    md_cell(b, r->title);
+    mv_tb_printf(b, "\n\n| method |");
+    for (int c = 0; c < 6; c++) mv_tb_printf(b, " %s %s |", metric_cols[c].metric ? "SSIM" : "PSNR", metric_cols[c].head);
+    mv_tb_printf(b, " DiT calls | tokens / step | wall (s) |\n|---|");
+    for (int c = 0; c < 9; c++) mv_tb_printf(b, "---:|");
+    mv_tb_printf(b, "\n");
+    for (int k = 0; k < r->n_methods; k++) {
+        const mv_report_method *m = &r->methods[k];
+        mv_tb_printf(b, "| %s", m->is_bound ? "*" : "");
+        md_cell(b, m->name);
+        mv_tb_printf(b, "%s |", m->is_bound ? "*" : "");
+        for (int c = 0; c < 6; c++) {
+            mv_ci ci = method_ci(m, c);
+            int d = col_decimals(c), best = best_method(r, c) == k;
+            if (!isfinite(ci.mean)) mv_tb_printf(b, " – |");
+            else if (isfinite(ci.lo) && isfinite(ci.hi) && ci.hi > ci.lo)
+                mv_tb_printf(b, " %s%.*f%s [%.*f, %.*f] |", best ? "**" : "", d, ci.mean, best ? "**" : "", d,
+                             ci.lo, d, ci.hi);
+            else mv_tb_printf(b, " %s%.*f%s |", best ? "**" : "", d, ci.mean, best ? "**" : "");
+        }
+        char c1[32], c2[32], c3[32];
+        fmt_count(c1, sizeof c1, m->dit_calls), fmt_count(c2, sizeof c2, m->tokens_per_step);
+        fmt_seconds(c3, sizeof c3, m->wall_seconds);
+        mv_tb_printf(b, " %s | %s | %s |\n", c1, c2, c3);
+    }
+    mv_tb_printf(b, "\n");
+    explain_ranges(b, r, 0);
+    mv_tb_printf(b, " Bold: best method per column. DiT calls are per test video.\n");
+}
+
+/* ---------------- HTML ---------------- */
+
+static const char *const page_css =
+    "*{box-sizing:border-box}"
+    "body{margin:0;background:#f5f6f8;color:#1f2937;font:15px/1.55 'DejaVu Sans',Helvetica,Arial,sans-serif}"
+    "main{max-width:1180px;margin:0 auto;padding:28px 28px 60px}"
+    "header{border-bottom:3px solid #0b6bcb;margin-bottom:18px;padding-bottom:10px}"
+    "h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:30px 0 10px}"
+    ".sub{color:#6b7280;margin:0}"
+    ".card{background:#fff;border:1px solid #e5e7eb;border-radius:10px;padding:16px 20px;"
+    "box-shadow:0 1px 2px rgba(0,0,0,.04)}"
+    ".explain p{margin:0}"
+    ".table-wrap{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:13.5px}"
+    "th,td{padding:6px 8px;border-bottom:1px solid #e5e7eb;text-align:right;white-space:nowrap}"
+    "th{background:#f9fafb;font-weight:600;color:#374151}"
+    "thead tr:first-child th{border-bottom:none;text-align:center;font-size:14px;color:#111827}"
+    "th.grp{border-left:1px solid #e5e7eb}td.grp{border-left:1px solid #f0f1f3}"
+    "td:first-child,th:first-child{text-align:left;white-space:normal;min-width:215px}"
+    "tr.bound td{color:#4b5563;background:#fafafa;font-style:italic}"
+    "td b{color:#0b6bcb}"
+    ".ci{display:block;font-size:11.5px;color:#9ca3af}"
+    ".swatch{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:8px}"
+    ".plots{display:grid;grid-template-columns:1fr;gap:16px}"
+    ".plots figure,.videos figure{margin:0}"
+    "svg.mv-plot{width:100%;max-width:980px;height:auto;display:block;margin:0 auto}"
+    ".videos{display:grid;gap:16px}"
+    "video{width:100%;display:block;background:#111;border-radius:6px;image-rendering:pixelated}"
+    "figcaption{font-size:13px;color:#4b5563;margin-top:6px}"
+    "details summary{cursor:pointer;font-weight:600}"
+    "pre{background:#0f172a;color:#e2e8f0;padding:12px;border-radius:8px;overflow:auto;max-height:420px;"
+    "font-size:12.5px}"
+    "footer{margin-top:36px;color:#9ca3af;font-size:12.5px}"
+    ".fine{font-size:12.5px;color:#6b7280;margin:8px 0 0}";
+
+/* Shows the verdict of ?selftest=1: every video loaded (duration, size) or failed, the table, the plots. */
+static const char *const selftest_js =
+    "(function(){if(!/[?&]selftest=1\\b/.test(location.search))return;"
+    "var vids=Array.prototype.slice.call(document.querySelectorAll('video')),res=[],left=vids.length,done=false;"
+    "function finish(){if(done)return;done=true;var out={videos:res,"
+    "table_rows:document.querySelectorAll('#mv-summary tbody tr').length,"
+    "plots:Array.prototype.map.call(document.querySelectorAll('svg.mv-plot'),function(s){"
+    "var r=s.getBoundingClientRect();return{id:s.id,width:r.width,height:r.height,"
+    "curves:s.querySelectorAll('polyline.curve').length}})};"
+    "var pre=document.createElement('pre');pre.id='mv-selftest';pre.style.display='none';"
+    "pre.textContent=JSON.stringify(out);document.body.appendChild(pre);document.title='mv-selftest-done';}"
+    "vids.forEach(function(v,i){var seen=false;res[i]={src:v.getAttribute('src'),state:'pending'};"
+    "function ok(){if(seen)return;seen=true;res[i]={src:v.getAttribute('src'),state:'loaded',"
+    "duration:v.duration,width:v.videoWidth,height:v.videoHeight};if(--left===0)finish();}"
+    "function bad(){if(seen)return;seen=true;res[i]={src:v.getAttribute('src'),state:'error',"
+    "code:v.error?v.error.code:0};if(--left===0)finish();}"
+    "if(v.readyState>=1)ok();else if(v.error)bad();else{v.addEventListener('loadedmetadata',ok);"
+    "v.addEventListener('error',bad);}});"
+    "if(left===0)finish();setTimeout(finish,20000);})();";
+
+static void html_ci(mv_textbuf *b, mv_ci ci, int d, int best, int group_start) {
+    mv_tb_printf(b, "<td%s>", group_start ? " class=\"grp\"" : "");
+    if (!isfinite(ci.mean)) mv_tb_printf(b, "–");
+    else mv_tb_printf(b, "%s%.*f%s", best ? "<b>" : "", d, ci.mean, best ? "</b>" : "");
+    if (isfinite(ci.mean) && isfinite(ci.lo) && isfinite(ci.hi) && ci.hi > ci.lo)
+        mv_tb_printf(b, "<span class=\"ci\">[%.*f, %.*f]</span>", d, ci.lo, d, ci.hi);
+    mv_tb_printf(b, "</td>");
+}
+
+static void html_table(mv_textbuf *b, const mv_report *r) {
+    mv_tb_printf(b, "<div class=\"table-wrap\"><table id=\"mv-summary\"><thead><tr><th></th>"
+                    "<th colspan=\"3\" class=\"grp\">PSNR (dB) &#8593;</th><th colspan=\"3\" class=\"grp\">SSIM "
+                    "&#8593;</th><th colspan=\"3\" class=\"grp\">cost</th></tr><tr><th>method</th>");
+    for (int c = 0; c < 6; c++) mv_tb_printf(b, "<th%s>%s</th>", c % 3 ? "" : " class=\"grp\"", metric_cols[c].head);
+    mv_tb_printf(b, "<th class=\"grp\">DiT calls</th><th>tokens / step</th><th>wall (s)</th></tr></thead><tbody>\n");
+    for (int k = 0; k < r->n_methods; k++) {
+        const mv_report_method *m = &r->methods[k];
+        const char *color, *dash;
+        mv_report_style(r, k, &color, &dash);
+        mv_tb_printf(b, "<tr%s><td><span class=\"swatch\" style=\"background:%s%s%s\"></span>",
+                     m->is_bound ? " class=\"bound\"" : "", dash ? "repeating-linear-gradient(90deg," : "", color,
+                     dash ? " 0 5px,transparent 5px 8px)" : "");
+        mv_tb_escape(b, m->name);
+        mv_tb_printf(b, "</td>");
+        for (int c = 0; c < 6; c++) html_ci(b, method_ci(m, c), col_decimals(c), best_method(r, c) == k, c % 3 == 0);
+        char c1[32], c2[32], c3[32];
+        fmt_count(c1, sizeof c1, m->dit_calls), fmt_count(c2, sizeof c2, m->tokens_per_step);
+        fmt_seconds(c3, sizeof c3, m->wall_seconds);
+        mv_tb_printf(b, "<td class=\"grp\">%s</td><td>%s</td><td>%s</td></tr>\n", c1, c2, c3);
+    }
+    mv_tb_printf(b, "</tbody></table></div>\n<p class=\"fine\">DiT calls per test video; wall time for the whole "
+                    "evaluation of a method.</p>\n");
+}
+
+/* Converts the *emphasis* of explain_ranges into <i> for HTML. */
+static void html_explain(mv_textbuf *b, const mv_report *r) {
+    mv_textbuf t = {0};
+    explain_ranges(&t, r, 1);
+    int open = 0;
+    for (size_t i = 0; t.s && i < t.len; i++) {
+        if (t.s[i] == '*') mv_tb_printf(b, (open = !open) ? "<i>" : "</i>");
+        else mv_tb_printf(b, "%c", t.s[i]);
+    }
+    b->failed |= t.failed;
+    mv_tb_free(&t);
+}
+
+static void html_page(mv_textbuf *b, const mv_report *r, const char *svg_psnr, const char *svg_ssim) {
+    mv_tb_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>");
+    mv_tb_escape(b, r->title);
+    mv_tb_printf(b, "</title>\n<style>%s</style></head>\n<body><main>\n<header><h1>", page_css);
+    mv_tb_escape(b, r->title);
+    mv_tb_printf(b, "</h1><p class=\"sub\">millivid %s &#183; %d test video%s &#183; %d context frames &#183; "
+                    "frames %d–%d evaluated &#183; %d method%s, %d bound%s</p></header>\n",
+                 mv_version(), r->n_videos_evaluated, r->n_videos_evaluated == 1 ? "" : "s", r->context_frames,
+                 r->first_frame, r->first_frame + r->n_frames - 1, r->n_methods - count_bounds(r),
+                 r->n_methods - count_bounds(r) == 1 ? "" : "s", count_bounds(r), count_bounds(r) == 1 ? "" : "s");
+    mv_tb_printf(b, "<section class=\"card explain\"><p>");
+    html_explain(b, r);
+    mv_tb_printf(b, " Bold: best method per column.</p></section>\n");
+    mv_tb_printf(b, "<h2>Summary</h2>\n<div class=\"card\">\n");
+    html_table(b, r);
+    mv_tb_printf(b, "</div>\n<h2>Per-frame curves</h2>\n<p>Mean over test videos with a shaded 95%% bootstrap band; "
+                    "shaded orange: frames that revisit a place seen in the context; grey: the given context.</p>\n"
+                    "<div class=\"plots\"><figure class=\"card\">%s</figure><figure class=\"card\">%s</figure></div>\n",
+                 svg_psnr, svg_ssim);
+    if (r->n_videos > 0) {
+        mv_tb_printf(b, "<h2>Side-by-side videos</h2>\n");
+        if (r->video_note) {
+            mv_tb_printf(b, "<p>");
+            mv_tb_escape(b, r->video_note);
+            mv_tb_printf(b, "</p>\n");
+        }
+        mv_tb_printf(b, "<div class=\"videos\">\n");
+        for (int i = 0; i < r->n_videos; i++) {
+            mv_tb_printf(b, "<figure class=\"card\"><video controls muted loop playsinline preload=\"auto\" src=\"");
+            mv_tb_escape(b, r->videos[i]);
+            mv_tb_printf(b, "\"></video><figcaption>");
+            mv_tb_escape(b, r->video_captions && r->video_captions[i] ? r->video_captions[i] : r->videos[i]);
+            mv_tb_printf(b, "</figcaption></figure>\n");
+        }
+        mv_tb_printf(b, "</div>\n");
+    }
+    if (r->config_text) {
+        mv_tb_printf(b, "<h2>Configuration</h2>\n<details class=\"card\"><summary>resolved configuration</summary><pre>");
+        mv_tb_escape(b, r->config_text);
+        mv_tb_printf(b, "</pre></details>\n");
+    }
+    mv_tb_printf(b, "<footer>Generated by millivid %s. Plots: plot_psnr.svg, plot_ssim.svg; table: summary.md."
+                    "</footer>\n</main>\n<script>%s</script>\n</body></html>\n", mv_version(), selftest_js);
+}
+
+static mv_status report_check(const mv_report *r) {
+    if (!r->title || r->n_frames < 1 || r->n_methods < 1 || !r->methods)
+        return mv_fail(MV_ERR_ARG, "report: needs a title, at least one frame and one method");
+    for (int k = 0; k < r->n_methods; k++)
+        if (!r->methods[k].name || !r->methods[k].psnr || !r->methods[k].ssim)
+            return mv_fail(MV_ERR_ARG, "report: method %d needs a name and PSNR / SSIM curves", k);
+    for (int i = 0; i < r->n_videos; i++)
+        if (!r->videos || !r->videos[i] || !r->videos[i][0])
+            return mv_fail(MV_ERR_ARG, "report: video %d has no file name", i);
+    if (r->n_revisit > 0 && !r->revisit) return mv_fail(MV_ERR_ARG, "report: n_revisit > 0 but no revisit array");
+    return MV_OK;
+}
+
+mv_status mv_report_write(const mv_report *r, const char *dir) {
+    char *svg[2] = {NULL, NULL};
+    mv_textbuf md = {0}, html = {0};
+    mv_status st = report_check(r);
+    if (st != MV_OK) goto fail;
+    for (int m = 0; m < 2; m++) {
+        if ((st = mv_report_svg(&svg[m], r, m, m == 0 ? "psnr" : "ssim")) != MV_OK) goto fail;
+        mv_textbuf t = {svg[m], strlen(svg[m]), strlen(svg[m]) + 1, 0};
+        if ((st = write_text_file(dir, m == 0 ? "plot_psnr.svg" : "plot_ssim.svg", &t)) != MV_OK) goto fail;
+    }
+    summary_md(&md, r);
+    if ((st = write_text_file(dir, "summary.md", &md)) != MV_OK) goto fail;
+    html_page(&html, r, svg[0], svg[1]);
+    st = write_text_file(dir, "report.html", &html);
+fail:
+    free(svg[0]);
+    free(svg[1]);
+    mv_tb_free(&md);
+    mv_tb_free(&html);
+    return st;
+}

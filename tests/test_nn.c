@@ -1,0 +1,408 @@
+/* Layers (src/nn) against PyTorch float64 references written by tools/ref_nn.py, fast attention
+ * against the naive kernel, AdamW / clipping against torch.optim, embeddings against the official
+ * formulas, and a finite-difference check of LN -> linear -> GELU -> linear -> residual -> MSE. */
+#include <math.h>
+#include <omp.h>
+
+#include "core/core.h"
+#include "core/rng.h"
+#include "nn/nn.h"
+#include "testutil.h"
+
+#define ATOL 1e-5
+#define RTOL 1e-4
+
+static const char *g_dir;
+static void *g_bufs[1024];
+static int g_nbufs;
+
+static void *keep(void *p) {
+    MV_ASSERT(g_nbufs < (int)MV_ARRAY_LEN(g_bufs));
+    return g_bufs[g_nbufs++] = p;
+}
+
+/* Reads g_dir/name.bin, which must hold exactly n elements of `size` bytes. Zero-filled on error. */
+static void *load(const char *name, size_t size, size_t n) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s.bin", g_dir, name);
+    void *p = keep(calloc(n ? n : 1, size));
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(p, size, n + 1, f) : 0;
+    CHECK(f && got == n, "%s: expected %zu elements, read %zu", path, n, got);
+    if (f) fclose(f);
+    return p;
+}
+static float *ldf(const char *name, size_t n) { return load(name, sizeof(float), n); }
+static int *ldi(const char *name, size_t n) { return load(name, sizeof(int), n); }
+static float *zeros(size_t n) { return keep(calloc(n ? n : 1, sizeof(float))); }
+static float *filled(size_t n, float v) {
+    float *p = zeros(n);
+    for (size_t i = 0; i < n; i++) p[i] = v;
+    return p;
+}
+static void add_const(float *p, size_t n, float v) {
+    for (size_t i = 0; i < n; i++) p[i] += v;
+}
+
+static void test_linear(void) {
+    int N = 7, I = 12, O = 10;
+    float *x = ldf("lin_x", N * I), *w = ldf("lin_w", O * I), *b = ldf("lin_b", O);
+    float *dout = ldf("lin_dout", N * O), *out = zeros(N * O);
+    linear_forward(out, x, w, b, N, I, O);
+    tu_close("linear out", out, ldf("lin_out", N * O), N * O, ATOL, RTOL);
+    /* backward accumulates: start from 0.5 and expect reference + 0.5 */
+    float *dx = filled(N * I, 0.5f), *dw = filled(O * I, 0.5f), *db = filled(O, 0.5f);
+    linear_backward(dx, dw, db, dout, x, w, N, I, O);
+    float *wdx = ldf("lin_dx", N * I), *wdw = ldf("lin_dw", O * I), *wdb = ldf("lin_db", O);
+    add_const(wdx, N * I, 0.5f), add_const(wdw, O * I, 0.5f), add_const(wdb, O, 0.5f);
+    tu_close("linear dx (+=)", dx, wdx, N * I, ATOL, RTOL);
+    tu_close("linear dw (+=)", dw, wdw, O * I, ATOL, RTOL);
+    tu_close("linear db (+=)", db, wdb, O, ATOL, RTOL);
+    float *out2 = zeros(N * O);
+    linear_forward(out2, x, w, NULL, N, I, O);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++) out2[n * O + o] += b[o];
+    tu_close("linear out without bias", out2, out, N * O, ATOL, RTOL);
+}
+
+static void test_layernorm(void) {
+    int N = 6, C = 16;
+    for (int affine = 1; affine >= 0; affine--) {
+        const char *t = affine ? "ln" : "ln0";
+        char nm[64], what[64];
+#define NM(s) (snprintf(nm, sizeof nm, "%s_%s", t, s), nm)
+#define WHAT(s) (snprintf(what, sizeof what, "layernorm%s %s", affine ? "" : " (no affine)", s), what)
+        float *x = ldf(NM("x"), N * C), *dout = ldf(NM("dout"), N * C);
+        float *w = affine ? ldf(NM("w"), C) : NULL, *b = affine ? ldf(NM("b"), C) : NULL;
+        float *out = zeros(N * C), *mean = zeros(N), *rstd = zeros(N);
+        layernorm_forward(out, mean, rstd, x, w, b, N, C, 1e-6f);
+        tu_close(WHAT("out"), out, ldf(NM("out"), N * C), N * C, ATOL, RTOL);
+        tu_close(WHAT("mean"), mean, ldf(NM("mean"), N), N, ATOL, RTOL);
+        tu_close(WHAT("rstd"), rstd, ldf(NM("rstd"), N), N, ATOL, RTOL);
+        float *dx = zeros(N * C), *dw = affine ? zeros(C) : NULL, *db = affine ? zeros(C) : NULL;
+        layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, N, C);
+        tu_close(WHAT("dx"), dx, ldf(NM("dx"), N * C), N * C, ATOL, RTOL);
+        if (affine) {
+            tu_close(WHAT("dw"), dw, ldf(NM("dw"), C), C, ATOL, RTOL);
+            tu_close(WHAT("db"), db, ldf(NM("db"), C), C, ATOL, RTOL);
+        }
+#undef NM
+#undef WHAT
+    }
+}
+
+static void test_rmsnorm(void) {
+    int N = 9, C = 8;
+    float *x = ldf("rms_x", N * C), *w = ldf("rms_w", C), *dout = ldf("rms_dout", N * C);
+    float *out = zeros(N * C), *rstd = zeros(N), *dx = zeros(N * C), *dw = zeros(C);
+    rmsnorm_forward(out, rstd, x, w, N, C, 1.1920928955078125e-07f);
+    tu_close("rmsnorm out", out, ldf("rms_out", N * C), N * C, ATOL, RTOL);
+    rmsnorm_backward(dx, dw, dout, x, w, rstd, N, C);
+    tu_close("rmsnorm dx", dx, ldf("rms_dx", N * C), N * C, ATOL, RTOL);
+    tu_close("rmsnorm dw", dw, ldf("rms_dw", C), C, ATOL, RTOL);
+}
+
+static void test_elementwise(void) {
+    size_t n = 257;
+    const char *names[3] = {"gelu", "silu", "tanh"};
+    for (int f = 0; f < 3; f++) {
+        char a[64], b[64], c[64], d[64];
+        snprintf(a, sizeof a, "%s_x", names[f]), snprintf(b, sizeof b, "%s_out", names[f]);
+        snprintf(c, sizeof c, "%s_dout", names[f]), snprintf(d, sizeof d, "%s_dx", names[f]);
+        float *x = ldf(a, n), *dout = ldf(c, n), *out = zeros(n), *dx = zeros(n);
+        if (f == 0) gelu_forward(out, x, n), gelu_backward(dx, dout, x, n);
+        if (f == 1) silu_forward(out, x, n), silu_backward(dx, dout, x, n);
+        if (f == 2) tanh_forward(out, x, n), tanh_backward(dx, dout, out, n);
+        snprintf(a, sizeof a, "%s out", names[f]), snprintf(c, sizeof c, "%s dx", names[f]);
+        tu_close(a, out, ldf(b, n), n, ATOL, RTOL);
+        tu_close(c, dx, ldf(d, n), n, ATOL, RTOL);
+    }
+}
+
+/* Runs fast (naive = 0) or naive attention on a reference case and compares with PyTorch. */
+static void attention_case(const char *tag, int B, int T, int H, int dh, int masked, int naive) {
+    size_t n = (size_t)B * T * H * dh, nl = (size_t)B * H * T;
+    char nm[64], what[96];
+#define NM(s) (snprintf(nm, sizeof nm, "%s_%s", tag, s), nm)
+#define WHAT(s) (snprintf(what, sizeof what, "%s %s %s", naive ? "naive" : "fast", tag, s), what)
+    float *q = ldf(NM("q"), n), *k = ldf(NM("k"), n), *v = ldf(NM("v"), n);
+    float *dout = ldf(NM("dout"), n);
+    uint8_t *mask = masked ? load(NM("mask"), 1, (size_t)B * T * T) : NULL;
+    float *out = zeros(n), *lse = zeros(nl);
+    float *dq = filled(n, 0.5f), *dk = filled(n, 0.5f), *dv = filled(n, 0.5f);
+    if (naive) {
+        attention_forward_naive(out, lse, q, k, v, mask, B, T, H, dh);
+        attention_backward_naive(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, H, dh);
+    } else {
+        attention_forward(out, lse, q, k, v, mask, B, T, H, dh);
+        attention_backward(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, H, dh);
+    }
+    tu_close(WHAT("out"), out, ldf(NM("out"), n), n, ATOL, RTOL);
+    tu_close(WHAT("lse"), lse, ldf(NM("lse"), nl), nl, ATOL, RTOL);
+    float *wq = ldf(NM("dq"), n), *wk = ldf(NM("dk"), n), *wv = ldf(NM("dv"), n);
+    add_const(wq, n, 0.5f), add_const(wk, n, 0.5f), add_const(wv, n, 0.5f);
+    tu_close(WHAT("dq (+=)"), dq, wq, n, ATOL, RTOL);
+    tu_close(WHAT("dk (+=)"), dk, wk, n, ATOL, RTOL);
+    tu_close(WHAT("dv (+=)"), dv, wv, n, ATOL, RTOL);
+#undef NM
+#undef WHAT
+}
+
+static void test_attention_torch(void) {
+    for (int naive = 0; naive < 2; naive++) {
+        attention_case("att1", 2, 37, 2, 8, 0, naive);
+        attention_case("att2", 1, 150, 2, 40, 0, naive);
+        attention_case("att3", 2, 150, 3, 16, 1, naive);
+        attention_case("att4", 1, 70, 1, 72, 1, naive);
+    }
+}
+
+/* Context tokens [0, nctx) attend only to context; the others attend to everything. */
+static uint8_t *context_mask(int B, int T, int nctx) {
+    uint8_t *m = keep(malloc((size_t)B * T * T));
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j < T; j++) m[((size_t)b * T + i) * T + j] = !(i < nctx && j >= nctx);
+    return m;
+}
+
+static float *randn(mv_rng *r, size_t n, float sd) {
+    float *p = zeros(n);
+    mv_rng_normal(r, p, n);
+    for (size_t i = 0; i < n; i++) p[i] *= sd;
+    return p;
+}
+
+/* Fast vs naive at tile-sized shapes (several tiles, ragged last tile, fully masked tiles), and
+ * bit-identical fast backward at 1 and 2 threads. */
+static void test_attention_fast_vs_naive(void) {
+    int B = 2, T = 200, H = 2, dh = 64;
+    size_t n = (size_t)B * T * H * dh, nl = (size_t)B * H * T;
+    mv_rng r;
+    mv_rng_init(&r, 99);
+    float *q = randn(&r, n, 1.5f), *k = randn(&r, n, 1.5f), *v = randn(&r, n, 1.0f);
+    float *dout = randn(&r, n, 1.0f);
+    const uint8_t *masks[3] = {NULL, context_mask(B, T, 64), context_mask(B, T, 70)};
+    const char *names[3] = {"no mask", "context mask 64", "context mask 70"};
+    for (int c = 0; c < 3; c++) {
+        float *o1 = zeros(n), *o2 = zeros(n), *l1 = zeros(nl), *l2 = zeros(nl);
+        float *g1[3] = {zeros(n), zeros(n), zeros(n)}, *g2[3] = {zeros(n), zeros(n), zeros(n)};
+        attention_forward(o1, l1, q, k, v, masks[c], B, T, H, dh);
+        attention_forward_naive(o2, l2, q, k, v, masks[c], B, T, H, dh);
+        attention_backward(g1[0], g1[1], g1[2], dout, o2, l2, q, k, v, masks[c], B, T, H, dh);
+        attention_backward_naive(g2[0], g2[1], g2[2], dout, o2, l2, q, k, v, masks[c], B, T, H, dh);
+        char what[96];
+        const char *parts[5] = {"out", "lse", "dq", "dk", "dv"};
+        float *got[5] = {o1, l1, g1[0], g1[1], g1[2]}, *want[5] = {o2, l2, g2[0], g2[1], g2[2]};
+        for (int p = 0; p < 5; p++) {
+            snprintf(what, sizeof what, "fast vs naive attention, %s: %s", names[c], parts[p]);
+            tu_close(what, got[p], want[p], p == 1 ? nl : n, ATOL, RTOL);
+        }
+        if (c != 2) continue;
+        float *g3[3] = {zeros(n), zeros(n), zeros(n)};
+        int threads = omp_get_max_threads();
+        omp_set_num_threads(1);
+        attention_backward(g3[0], g3[1], g3[2], dout, o2, l2, q, k, v, masks[c], B, T, H, dh);
+        omp_set_num_threads(threads);
+        int same = 1;
+        for (int p = 0; p < 3; p++) same &= !memcmp(g3[p], g1[p], n * sizeof(float));
+        CHECK(same, "fast attention backward differs between 1 and %d threads", threads);
+    }
+}
+
+static void test_modulate_gate(void) {
+    int N = 5, C = 8;
+    float *x = ldf("mod_x", N * C), *m = ldf("mod_m", N * 3 * C), *dout = ldf("mod_dout", N * C);
+    float *out = zeros(N * C), *dx = zeros(N * C), *dm = zeros(N * 3 * C);
+    modulate_forward(out, x, m, m + C, 3 * C, N, C);
+    tu_close("modulate out", out, ldf("mod_out", N * C), N * C, ATOL, RTOL);
+    modulate_backward(dx, dm, dm + C, dout, x, m + C, 3 * C, N, C);
+    tu_close("modulate dx", dx, ldf("mod_dx", N * C), N * C, ATOL, RTOL);
+    tu_close("modulate dshift, dscale (stride 3C)", dm, ldf("mod_dm", N * 3 * C), N * 3 * C, ATOL,
+             RTOL);
+    float *gx = ldf("gate_x", N * C), *g = ldf("gate_g", N * 2 * C), *y = ldf("gate_y", N * C);
+    float *gd = ldf("gate_dout", N * C), *dg = zeros(N * 2 * C), *dy = zeros(N * C);
+    gate_residual_forward(gx, g + C, y, 2 * C, N, C);
+    tu_close("gate_residual out", gx, ldf("gate_out", N * C), N * C, ATOL, RTOL);
+    gate_residual_backward(dg + C, dy, gd, g + C, y, 2 * C, N, C);
+    tu_close("gate_residual dgate (stride 2C)", dg, ldf("gate_dg", N * 2 * C), N * 2 * C, ATOL, RTOL);
+    tu_close("gate_residual dy", dy, ldf("gate_dy", N * C), N * C, ATOL, RTOL);
+}
+
+static void test_embeddings(void) {
+    int N = 11;
+    float *t = ldf("temb_t", N), *out = zeros(N * 256);
+    timestep_embedding(out, t, N);
+    /* s = 1000 t reaches 1000 rad: float32 rounding of t itself dominates; 1e-4 is tight for that */
+    tu_close("timestep embedding (cos first)", out, ldf("temb_out", N * 256), N * 256, 1e-4, 0);
+    int *row = ldi("pos_row", N), *col = ldi("pos_col", N), *frame = ldi("pos_frame", N);
+    float *p2 = zeros(N * 32);
+    pos2d_embedding(p2, row, col, N, 32);
+    tu_close("pos2d embedding (w before h)", p2, ldf("pos2d_out", N * 32), N * 32, ATOL, RTOL);
+    for (int D = 24; D <= 26; D += 2) {
+        char nm[64], what[64];
+        snprintf(nm, sizeof nm, "pos3d_%d_out", D);
+        snprintf(what, sizeof what, "pos3d embedding D=%d (f, h, w, zero pad)", D);
+        float *p3 = filled(N * D, 7.0f);
+        pos3d_embedding(p3, frame, row, col, N, D);
+        tu_close(what, p3, ldf(nm, N * D), N * D, ATOL, RTOL);
+    }
+}
+
+static void test_lookup_images_loss(void) {
+    int N = 9, D = 6, V = 5;
+    float *table = ldf("emb_table", V * D), *dout = ldf("emb_dout", N * D);
+    int *idx = ldi("emb_idx", N);
+    float *out = zeros(N * D), *dt = zeros(V * D);
+    embedding_forward(out, idx, table, N, D);
+    tu_close("embedding out", out, ldf("emb_out", N * D), N * D, ATOL, RTOL);
+    embedding_backward(dt, dout, idx, N, D);
+    tu_close("embedding dtable", dt, ldf("emb_dtable", V * D), V * D, ATOL, RTOL);
+
+    int H = 8, W = 12, P = 4;
+    size_t ni = (size_t)H * W * 3;
+    float *img = ldf("patch_img", ni), *patches = zeros(ni), *back = zeros(ni);
+    patchify(patches, img, H, W, P);
+    tu_close("patchify (c, py, px)", patches, ldf("patch_out", ni), ni, 0, 0);
+    unpatchify(back, patches, H, W, P);
+    tu_close("unpatchify inverts patchify", back, img, ni, 0, 0);
+
+    H = 6, W = 8;
+    int Ch = 3;
+    size_t np = (size_t)H * W * Ch, no = np / 4;
+    float *x = ldf("pool_x", np), *pd = ldf("pool_dout", no), *po = zeros(no), *pdx = zeros(np);
+    avgpool2x2_forward(po, x, H, W, Ch);
+    tu_close("avgpool2x2 out", po, ldf("pool_out", no), no, ATOL, RTOL);
+    avgpool2x2_backward(pdx, pd, H, W, Ch);
+    tu_close("avgpool2x2 dx", pdx, ldf("pool_dx", np), np, ATOL, RTOL);
+
+    N = 6;
+    int C = 5;
+    float *pred = ldf("mse_pred", N * C), *target = ldf("mse_target", N * C);
+    float *mask = ldf("mse_mask", N), *wt = ldf("mse_wt", N), *dp = zeros(N * C);
+    float loss = mse_loss_forward(pred, target, mask, wt, N, C);
+    tu_close("mse loss (mask, weights)", &loss, ldf("mse_loss", 1), 1, ATOL, RTOL);
+    mse_loss_backward(dp, pred, target, mask, wt, N, C, 1.7f);
+    tu_close("mse dpred (dloss 1.7)", dp, ldf("mse_dpred", N * C), N * C, ATOL, RTOL);
+    double want = 0;
+    for (int i = 0; i < N * C; i++) want += ((double)pred[i] - target[i]) * (pred[i] - target[i]);
+    float plain = mse_loss_forward(pred, target, NULL, NULL, N, C), wantf = (float)(want / (N * C));
+    tu_close("mse loss (no mask, no weights)", &plain, &wantf, 1, ATOL, RTOL);
+}
+
+static void test_optim(void) {
+    int n = 50;
+    float *p = ldf("adam_p0", n), *m = zeros(n), *v = zeros(n);
+    for (int step = 1; step <= 3; step++) {
+        char nm[32], what[64];
+        snprintf(nm, sizeof nm, "adam_g%d", step);
+        float lr = lr_warmup(1e-3f, step, 2);
+        adamw_update(p, ldf(nm, n), m, v, n, lr, 0.9f, 0.999f, 1e-8f, 0.01f, step);
+        snprintf(nm, sizeof nm, "adam_p%d", step);
+        snprintf(what, sizeof what, "adamw step %d (lr %g) vs torch.optim.AdamW", step, lr);
+        tu_close(what, p, ldf(nm, n), n, 1e-6, 1e-5);
+    }
+    CHECK(lr_warmup(1e-3f, 0, 10) == 0.0f, "warm-up step 0 gives 0");
+    CHECK(fabsf(lr_warmup(1e-3f, 5, 10) - 5e-4f) < 1e-10f, "warm-up half way");
+    CHECK(lr_warmup(1e-3f, 10, 10) == 1e-3f && lr_warmup(1e-3f, 99, 10) == 1e-3f, "after warm-up");
+    CHECK(lr_warmup(1e-3f, 0, 0) == 1e-3f, "no warm-up");
+    for (int c = 1; c <= 2; c++) {
+        char nm[32], what[64];
+        snprintf(nm, sizeof nm, "clip%d_g", c);
+        float *g = ldf(nm, 100);
+        float norm = clip_grad_norm(g, 100, c == 1 ? 1.0f : 100.0f);
+        snprintf(nm, sizeof nm, "clip%d_norm", c);
+        snprintf(what, sizeof what, "clip_grad_norm max %g: norm", c == 1 ? 1.0 : 100.0);
+        tu_close(what, &norm, ldf(nm, 1), 1, ATOL, RTOL);
+        snprintf(nm, sizeof nm, "clip%d_out", c);
+        snprintf(what, sizeof what, "clip_grad_norm max %g: grads", c == 1 ? 1.0 : 100.0);
+        tu_close(what, g, ldf(nm, 100), 100, ATOL, RTOL);
+    }
+}
+
+/* ---- finite-difference check: y = x + W2 gelu(W1 LN(x) + b1) + b2, loss = weighted masked MSE ----
+ * All inputs and parameters live in one flat vector theta so every element is checked. */
+enum { FD_N = 6, FD_C = 8, FD_HD = 32 };
+enum { FD_X = 0, FD_LNW = FD_X + FD_N * FD_C, FD_LNB = FD_LNW + FD_C, FD_W1 = FD_LNB + FD_C,
+       FD_B1 = FD_W1 + FD_HD * FD_C, FD_W2 = FD_B1 + FD_HD, FD_B2 = FD_W2 + FD_C * FD_HD,
+       FD_TOTAL = FD_B2 + FD_C };
+
+typedef struct {
+    float ln[FD_N * FD_C], mean[FD_N], rstd[FD_N], h[FD_N * FD_HD], g[FD_N * FD_HD];
+    float o[FD_N * FD_C], y[FD_N * FD_C];
+} fd_acts;
+
+static float fd_forward(fd_acts *a, const float *th, const float *target, const float *mask,
+                        const float *wt) {
+    layernorm_forward(a->ln, a->mean, a->rstd, th + FD_X, th + FD_LNW, th + FD_LNB, FD_N, FD_C, 1e-6f);
+    linear_forward(a->h, a->ln, th + FD_W1, th + FD_B1, FD_N, FD_C, FD_HD);
+    gelu_forward(a->g, a->h, FD_N * FD_HD);
+    linear_forward(a->o, a->g, th + FD_W2, th + FD_B2, FD_N, FD_HD, FD_C);
+    for (int i = 0; i < FD_N * FD_C; i++) a->y[i] = th[FD_X + i] + a->o[i];
+    return mse_loss_forward(a->y, target, mask, wt, FD_N, FD_C);
+}
+
+static void fd_backward(float *dth, const fd_acts *a, const float *th, const float *target,
+                        const float *mask, const float *wt) {
+    float dy[FD_N * FD_C] = {0}, dg[FD_N * FD_HD] = {0}, dh[FD_N * FD_HD] = {0};
+    float dln[FD_N * FD_C] = {0};
+    mse_loss_backward(dy, a->y, target, mask, wt, FD_N, FD_C, 1.0f);
+    for (int i = 0; i < FD_N * FD_C; i++) dth[FD_X + i] += dy[i];
+    linear_backward(dg, dth + FD_W2, dth + FD_B2, dy, a->g, th + FD_W2, FD_N, FD_HD, FD_C);
+    gelu_backward(dh, dg, a->h, FD_N * FD_HD);
+    linear_backward(dln, dth + FD_W1, dth + FD_B1, dh, a->ln, th + FD_W1, FD_N, FD_C, FD_HD);
+    layernorm_backward(dth + FD_X, dth + FD_LNW, dth + FD_LNB, dln, th + FD_X, th + FD_LNW, a->mean,
+                       a->rstd, FD_N, FD_C);
+}
+
+static void test_block_gradcheck(void) {
+    mv_rng r;
+    mv_rng_init(&r, 5);
+    float *th = randn(&r, FD_TOTAL, 0.5f), *target = randn(&r, FD_N * FD_C, 1.0f);
+    for (int c = 0; c < FD_C; c++) th[FD_LNW + c] += 1.0f;
+    float mask[FD_N] = {1, 1, 0, 1, 1, 1}, wt[FD_N] = {0.5f, 1, 2, 1.5f, 1, 0.25f};
+    fd_acts a;
+    float *grad = zeros(FD_TOTAL), *num = zeros(FD_TOTAL);
+    fd_forward(&a, th, target, mask, wt);
+    fd_backward(grad, &a, th, target, mask, wt);
+    const float h = 6e-3f;
+    for (int i = 0; i < FD_TOTAL; i++) {
+        float save = th[i];
+        th[i] = save + h;
+        double lp = fd_forward(&a, th, target, mask, wt);
+        th[i] = save - h;
+        double lm = fd_forward(&a, th, target, mask, wt);
+        th[i] = save;
+        num[i] = (float)((lp - lm) / (2.0 * h));
+    }
+    const char *names[7] = {"x", "ln w", "ln b", "W1", "b1", "W2", "b2"};
+    int start[8] = {FD_X, FD_LNW, FD_LNB, FD_W1, FD_B1, FD_W2, FD_B2, FD_TOTAL};
+    for (int p = 0; p < 7; p++) {
+        char what[96];
+        snprintf(what, sizeof what, "finite differences, LN-linear-GELU-linear-residual-MSE: d%s",
+                 names[p]);
+        tu_close(what, grad + start[p], num + start[p], start[p + 1] - start[p], 3e-4, 1e-2);
+    }
+}
+
+int main(void) {
+    mv_set_threads(2);
+    g_dir = tu_tmpdir("test_nn");
+    int rc = tu_python("tools/ref_nn.py '%s'", g_dir);
+    CHECK(rc == 0, "tools/ref_nn.py failed (exit %d)", rc);
+    if (rc == 0) {
+        test_linear();
+        test_layernorm();
+        test_rmsnorm();
+        test_elementwise();
+        test_attention_torch();
+        test_modulate_gate();
+        test_embeddings();
+        test_lookup_images_loss();
+        test_optim();
+    }
+    test_attention_fast_vs_naive();
+    test_block_gradcheck();
+    for (int i = 0; i < g_nbufs; i++) free(g_bufs[i]);
+    return tu_finish();
+}

@@ -1,0 +1,192 @@
+/* millivid train (video DiT) end to end on a tiny synthetic data set + latents:
+ *  - millivid: 4 steps in one run == 2 steps + --resume + 2 steps (identical log lines, identical weights);
+ *  - framepack and fullres train and write checkpoints with method, config and ae_hash metadata;
+ *  - bad input: unknown method, latents of other channels / levels, a checkpoint of another method on
+ *    --resume, missing options: non-zero exit and one clear message. */
+#include <math.h>
+
+#include "core/config.h"
+#include "core/core.h"
+#include "core/rng.h"
+#include "io/tensorfile.h"
+#include "models/checkpoint.h"
+#include "testutil.h"
+
+static const char *build_dir(void) {
+    const char *b = getenv("MV_BUILD");
+    return b && *b ? b : "build";
+}
+
+/* A data set of `videos` x `frames` 64x64 frames with random actions and a latents file with `C`
+ * channels and `levels` levels (mini token counts). */
+static int make_data(const char *dir, int videos, int frames, int C, int levels, uint64_t seed) {
+    char path[600];
+    mv_rng r;
+    mv_rng_init(&r, seed);
+    size_t nf = (size_t)videos * frames * 64 * 64 * 3;
+    uint8_t *img = malloc(nf);
+    float *act = malloc((size_t)videos * frames * 6 * 4);
+    for (size_t i = 0; i < nf; i++) img[i] = (uint8_t)(i * 7 + i / 4096);
+    for (int i = 0; i < videos * frames; i++) {
+        act[i * 6] = (float)mv_rng_below(&r, 3);
+        for (int k = 1; k < 6; k++) act[i * 6 + k] = 0.5f * k;
+    }
+    int64_t sf[5] = {videos, frames, 64, 64, 3}, sa[3] = {videos, frames, 6};
+    snprintf(path, sizeof path, "%s/frames.npy", dir);
+    int bad = mv_npy_save(path, MV_DT_U8, 5, sf, img) != MV_OK;
+    snprintf(path, sizeof path, "%s/actions.npy", dir);
+    bad |= mv_npy_save(path, MV_DT_F32, 3, sa, act) != MV_OK;
+    snprintf(path, sizeof path, "%s/index.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "{\"format_version\": 1, \"videos\": %d, \"frames\": %d, \"size\": 64, \"split\": \"train\"}\n",
+                videos, frames);
+        fclose(f);
+    } else bad = 1;
+    mv_st_writer *w;
+    snprintf(path, sizeof path, "%s/latents.safetensors", dir);
+    bad |= mv_st_writer_open(&w, path) != MV_OK;
+    if (!bad) {
+        mv_st_writer_meta(w, "ae_hash", "0123456789abcdef");
+        for (int l = 0; l < levels; l++) {
+            char name[16];
+            int g = 8 >> l;
+            int64_t s[4] = {videos, frames, g * g, C};
+            snprintf(name, sizeof name, "level%d", l);
+            mv_st_writer_declare(w, name, MV_DT_BF16, 4, s);
+        }
+        for (int l = 0; l < levels; l++) {
+            int g = 8 >> l;
+            size_t n = (size_t)videos * frames * g * g * C;
+            float *x = malloc(n * 4);
+            mv_rng_uniform(&r, x, n);
+            for (size_t i = 0; i < n; i++) x[i] = 2 * x[i] - 1;
+            mv_st_writer_write_f32(w, x, n);
+            free(x);
+        }
+        bad |= mv_st_writer_finish(w) != MV_OK;
+    }
+    free(img);
+    free(act);
+    return bad;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc(n + 1);
+    if (fread(s, 1, n, f) != (size_t)n) n = 0;
+    s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+#define TINY "--set dit.width=24 --set dit.depth=1 --set dit.heads=2 --batch 2 --threads 2 --log-every 1"
+
+static int train(const char *dir, const char *method, const char *out, const char *extra, const char *errfile) {
+    return tu_sh("%s/millivid train --method %s --latents %s/latents.safetensors --data %s --out %s/%s " TINY
+                 " %s >/dev/null 2>%s/%s",
+                 build_dir(), method, dir, dir, dir, out, extra, dir, errfile);
+}
+
+static int err_has(const char *dir, const char *errfile, const char *what) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, errfile);
+    char *s = slurp(path);
+    int ok = s && strstr(s, what) != NULL;
+    if (!ok) fprintf(stderr, "stderr of %s lacks '%s':\n%s\n", errfile, what, s ? s : "(none)");
+    free(s);
+    return ok;
+}
+
+static void test_resume(const char *dir) {
+    CHECK(train(dir, "millivid", "a.safetensors", "--steps 4 --seed 3", "a.err") == 0, "4-step run");
+    CHECK(train(dir, "millivid", "b.safetensors", "--steps 2 --seed 3", "b.err") == 0, "2-step run");
+    CHECK(train(dir, "millivid", "b.safetensors", "--steps 4 --resume", "b2.err") == 0, "resumed run");
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/a.log.jsonl", dir);
+    snprintf(pb, sizeof pb, "%s/b.log.jsonl", dir);
+    char *la = slurp(pa), *lb = slurp(pb);
+    CHECK(la && lb && !strcmp(la, lb), "logs identical:\n%s---\n%s", la ? la : "", lb ? lb : "");
+    int lines = 0;
+    for (const char *c = la ? la : ""; *c; c++) lines += *c == '\n';
+    CHECK(lines == 4, "4 log lines, got %d", lines);
+    free(la);
+    free(lb);
+    mv_safetensors fa, fb;
+    mv_ckpt_meta ma, mb;
+    snprintf(pa, sizeof pa, "%s/a.safetensors", dir);
+    snprintf(pb, sizeof pb, "%s/b.safetensors", dir);
+    if (mv_ckpt_open(&fa, &ma, pa, "video_universal") == MV_OK) {
+        if (mv_ckpt_open(&fb, &mb, pb, "video_universal") == MV_OK) {
+            CHECK(ma.step == 4 && mb.step == 4, "steps %ld %ld", ma.step, mb.step);
+            CHECK(!strcmp(ma.variant, "millivid"), "variant %s", ma.variant);
+            CHECK(!strcmp(ma.ae_hash, "0123456789abcdef"), "ae_hash copied: %s", ma.ae_hash);
+            CHECK(ma.config.dit_width == 24 && ma.config.dit_depth == 1, "config stored");
+            int same = fa.count == fb.count;
+            for (int i = 0; same && i < fa.count; i++)
+                same = fa.tensors[i].nbytes == fb.tensors[i].nbytes &&
+                       !memcmp(fa.tensors[i].data, fb.tensors[i].data, fa.tensors[i].nbytes);
+            CHECK(same, "weights after 4 steps identical with and without resume");
+            mv_st_close(&fb);
+        } else CHECK(0, "open b: %s", mv_last_error());
+        mv_st_close(&fa);
+    } else CHECK(0, "open a: %s", mv_last_error());
+}
+
+static void test_methods(const char *dir) {
+    CHECK(train(dir, "framepack", "fp.safetensors", "--steps 2", "fp.err") == 0, "framepack trains");
+    CHECK(train(dir, "fullres", "fr.safetensors", "--steps 2", "fr.err") == 0, "fullres trains");
+    char p[600];
+    mv_safetensors f;
+    mv_ckpt_meta m;
+    snprintf(p, sizeof p, "%s/fp.safetensors", dir);
+    if (mv_ckpt_open(&f, &m, p, "video_framepack") == MV_OK) {
+        CHECK(!strcmp(m.variant, "framepack") && m.step == 2, "framepack meta %s %ld", m.variant, m.step);
+        CHECK(mv_st_find(&f, "dit.patchify.3.weight") != NULL, "framepack kernels stored");
+        mv_st_close(&f);
+    } else CHECK(0, "open fp: %s", mv_last_error());
+    snprintf(p, sizeof p, "%s/fp.log.jsonl", dir);
+    char *s = slurp(p);
+    CHECK(s && strstr(s, "\"step\": 2") && !strstr(s, "nan"), "framepack log: %s", s ? s : "");
+    free(s);
+    /* context-cache training runs (mask path) */
+    CHECK(train(dir, "millivid", "cc.safetensors", "--steps 1 --set dit.context_cache=1", "cc.err") == 0, "context cache trains");
+}
+
+static void test_bad(const char *dir, const char *bad_c, const char *bad_l) {
+    CHECK(train(dir, "sora", "x.safetensors", "--steps 1", "e1.err") != 0 && err_has(dir, "e1.err", "sora"),
+          "unknown method refused");
+    CHECK(train(dir, "framepack", "fp.safetensors", "--steps 4 --resume", "e2.err") == 0, "resume same method ok");
+    CHECK(train(dir, "millivid", "fp.safetensors", "--steps 5 --resume", "e3.err") != 0 &&
+              err_has(dir, "e3.err", "cannot resume"), "checkpoint of another method refused");
+    CHECK(tu_sh("%s/millivid train --method millivid --latents %s/latents.safetensors --data %s --out %s/y "
+                TINY " --steps 1 >/dev/null 2>%s/e4.err", build_dir(), bad_c, dir, dir, dir) != 0 &&
+              err_has(dir, "e4.err", "channels"), "latents of other channels refused");
+    CHECK(tu_sh("%s/millivid train --method millivid --latents %s/latents.safetensors --data %s --out %s/y "
+                TINY " --steps 1 >/dev/null 2>%s/e5.err", build_dir(), bad_l, dir, dir, dir) != 0 &&
+              err_has(dir, "e5.err", "levels"), "latents with too few levels refused");
+    CHECK(tu_sh("%s/millivid train --method millivid --data %s >/dev/null 2>%s/e6.err", build_dir(), dir, dir) != 0 &&
+              err_has(dir, "e6.err", "required"), "missing options refused");
+    CHECK(train(dir, "millivid", "b.safetensors", "--steps 4 --resume", "e7.err") != 0 &&
+              err_has(dir, "e7.err", "nothing to do"), "resume at the end refused");
+}
+
+int main(void) {
+    const char *d = tu_tmpdir("train");
+    char dir[512], bad_c[600], bad_l[600];
+    snprintf(dir, sizeof dir, "%s", d);
+    snprintf(bad_c, sizeof bad_c, "%s/badc", dir);
+    snprintf(bad_l, sizeof bad_l, "%s/badl", dir);
+    tu_sh("mkdir -p %s %s", bad_c, bad_l);
+    CHECK(make_data(dir, 2, 160, 16, 4, 1) == 0, "data: %s", mv_last_error());
+    CHECK(make_data(bad_c, 2, 160, 8, 4, 2) == 0, "data C=8");
+    CHECK(make_data(bad_l, 2, 160, 16, 1, 3) == 0, "data 1 level");
+    test_resume(dir);
+    test_methods(dir);
+    test_bad(dir, bad_c, bad_l);
+    return tu_finish();
+}
