@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/core.h"
 #include "core/rng.h"
+#include "io/dataset.h"
 #include "io/tensorfile.h"
 #include "models/autoencoder.h"
 #include "models/checkpoint.h"
@@ -281,11 +282,159 @@ static void test_checkpoint(void) {
     mv_ae_free(&ae);
 }
 
+/* ---- the CLI end to end (tiny config) ---- */
+
+#define TINY_SETS                                                                                  \
+    "--set image_size=32 --set levels=3 --set patch=4 --set latent_channels=8 --set ae.width=32 "  \
+    "--set ae.depth=2 --set ae.heads=2 --set 'millivid.windows=[1,4,16]' --set millivid.budget=64 " \
+    "--set 'framepack.context=[1,4,16]' --set ae.warmup=2 --batch 3 --threads 2 --log-every 1"
+
+static const char *bin(void) {
+    static char path[512];
+    const char *b = getenv("MV_BUILD");
+    snprintf(path, sizeof path, "%s/millivid", b ? b : "build");
+    return path;
+}
+
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    char *buf = calloc((size_t)len + 1, 1);
+    *n = fread(buf, 1, (size_t)len, f);
+    fclose(f);
+    return buf;
+}
+
+static int same_file(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    int same = x && y && na == nb && na > 0 && !memcmp(x, y, na);
+    free(x), free(y);
+    return same;
+}
+
+/* Runs a command expected to fail; returns 1 when it exits non-zero and its stderr contains want. */
+static int fails_with(const char *dir, const char *cmd, const char *want) {
+    char err[600];
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    int rc = tu_sh("%s 2>%s >/dev/null", cmd, err);
+    size_t n;
+    char *msg = slurp(err, &n);
+    int ok = rc != 0 && msg && strstr(msg, want);
+    if (!ok) fprintf(stderr, "command: %s\nexit %d, stderr: %s\n(wanted '%s')\n", cmd, rc, msg ? msg : "", want);
+    free(msg);
+    return ok;
+}
+
+static void test_cli(void) {
+    const char *dir = tu_tmpdir("ae_cli");
+    char cmd[2048], a[600], b[600], p1[700], p2[700];
+    CHECK(tu_python("tools/ae_twin.py fakedata %s/data 3 6 32", dir) == 0, "fake data set");
+    CHECK(tu_python("tools/ae_twin.py fakedata %s/data64 1 2 64", dir) == 0, "fake 64x64 data set");
+    /* resume: 6 steps in one go == 3 steps + 3 resumed steps, bit for bit */
+    snprintf(a, sizeof a, "%s/a.safetensors", dir);
+    snprintf(b, sizeof b, "%s/b.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "%s train-ae --data %s/data --out %s --steps 6 " TINY_SETS " 2>/dev/null", bin(), dir, a);
+    CHECK(tu_sh("%s", cmd) == 0, "train 6 steps");
+    snprintf(cmd, sizeof cmd, "%s train-ae --data %s/data --out %s --steps 3 " TINY_SETS " 2>/dev/null", bin(), dir, b);
+    CHECK(tu_sh("%s", cmd) == 0, "train 3 steps");
+    snprintf(cmd, sizeof cmd, "%s train-ae --data %s/data --out %s --steps 6 --resume " TINY_SETS " 2>/dev/null",
+             bin(), dir, b);
+    CHECK(tu_sh("%s", cmd) == 0, "resume 3 more steps");
+    snprintf(p1, sizeof p1, "%s/a.log.jsonl", dir);
+    snprintf(p2, sizeof p2, "%s/b.log.jsonl", dir);
+    CHECK(same_file(p1, p2), "resumed loss log identical to the uninterrupted one");
+    CHECK(same_file(a, b), "resumed model file identical to the uninterrupted one");
+    snprintf(p1, sizeof p1, "%s/a.optim.safetensors", dir);
+    snprintf(p2, sizeof p2, "%s/b.optim.safetensors", dir);
+    CHECK(same_file(p1, p2), "optimizer state identical");
+
+    /* encode: per-level BF16 latents equal to the library's encoder */
+    snprintf(p1, sizeof p1, "%s/lat.safetensors", dir);
+    CHECK(tu_sh("%s encode --ae %s --data %s/data --out %s --batch 4 --threads 2 2>/dev/null", bin(), a, dir, p1) == 0,
+          "encode");
+    mv_safetensors f;
+    mv_ae ae;
+    if (mv_st_open(&f, p1) == MV_OK && mv_ae_load(&ae, a, 0) == MV_OK) {
+        const mv_tensor_view *l0 = mv_st_find(&f, "level0"), *l2 = mv_st_find(&f, "level2");
+        CHECK(l0 && l0->dtype == MV_DT_BF16 && l0->shape[0] == 3 && l0->shape[1] == 6 && l0->shape[2] == 64 &&
+                  l0->shape[3] == 8, "level0 (3, 6, 64, 8) BF16");
+        CHECK(l2 && l2->shape[2] == 4 && !mv_st_find(&f, "level3"), "level2 has 4 tokens, no level3");
+        char hash[17];
+        mv_ae_hash(&ae, hash);
+        CHECK(mv_st_meta(&f, "ae_hash") && !strcmp(mv_st_meta(&f, "ae_hash"), hash), "ae_hash metadata");
+        mv_dataset d;
+        snprintf(p2, sizeof p2, "%s/data", dir);
+        if (mv_dataset_open(&d, p2) == MV_OK) {
+            mv_ae_work *w;
+            mv_ae_work_create(&w, &ae, 1, 0);
+            float *pt = malloc((size_t)ae.T * ae.PD * 4), lat[84 * 8], ref[4 * 8];
+            mv_ae_pyramid_u8(&ae, w, pt, mv_dataset_frame(&d, 2, 5), 1);
+            mv_ae_encode(&ae, w, lat, pt, 1);
+            /* video 2, frame 5, level 2 */
+            mv_st_read_rows_f32(&f, "level2", 2, 1, pt);
+            memcpy(ref, pt + (size_t)5 * 4 * 8, sizeof ref);
+            tu_close("encoded level-2 latents (bf16)", ref, lat + ae.offset[2] * 8, 32, 1e-6, 8e-3);
+            free(pt);
+            mv_ae_work_free(w);
+            mv_dataset_close(&d);
+        }
+        mv_ae_free(&ae);
+        mv_st_close(&f);
+    } else {
+        CHECK(0, "open latents / ae: %s", mv_last_error());
+    }
+    /* ae-eval */
+    snprintf(cmd, sizeof cmd, "%s ae-eval --ae %s --data %s/data --videos 2 --frames-per-video 3 --json %s/e.json "
+             "--save-recon %s --png %s/sheet.png --threads 2 >/dev/null 2>&1", bin(), a, dir, dir, dir, dir);
+    CHECK(tu_sh("%s", cmd) == 0, "ae-eval");
+    mv_npy rec;
+    snprintf(p1, sizeof p1, "%s/recon_level2.npy", dir);
+    if (mv_npy_open(&rec, p1) == MV_OK) {
+        CHECK(rec.dtype == MV_DT_U8 && rec.ndim == 5 && rec.shape[0] == 2 && rec.shape[1] == 3 && rec.shape[2] == 32,
+              "recon_level2.npy (2, 3, 32, 32, 3) uint8");
+        mv_npy_close(&rec);
+    } else {
+        CHECK(0, "%s", mv_last_error());
+    }
+    size_t n;
+    snprintf(p1, sizeof p1, "%s/e.json", dir);
+    char *js = slurp(p1, &n);
+    CHECK(js && strstr(js, "\"level\": 2") && strstr(js, "\"psnr\""), "json: %s", js ? js : "(none)");
+    free(js);
+    snprintf(p1, sizeof p1, "%s/sheet.png", dir);
+    free(slurp(p1, &n));
+    CHECK(n > 100, "contact sheet written");
+
+    /* bad input */
+    snprintf(cmd, sizeof cmd, "%s ae-eval --ae %s --data %s/data --level 3", bin(), a, dir);
+    CHECK(fails_with(dir, cmd, "has 3 levels"), "non-existent level refused");
+    snprintf(cmd, sizeof cmd, "%s encode --ae %s --data %s/data64 --out %s/x.safetensors", bin(), a, dir, dir);
+    CHECK(fails_with(dir, cmd, "frames are 64x64"), "data set of another frame size refused (encode)");
+    snprintf(cmd, sizeof cmd, "%s train-ae --data %s/data64 --out %s/c.safetensors " TINY_SETS, bin(), dir, dir);
+    CHECK(fails_with(dir, cmd, "expects image_size 32"), "data set of another frame size refused (train-ae)");
+    snprintf(cmd, sizeof cmd, "%s train-ae --data %s/data --out %s --steps 9 --resume " TINY_SETS " --set ae.width=48",
+             bin(), dir, a);
+    CHECK(fails_with(dir, cmd, "ae.width"), "resume with another preset refused");
+    snprintf(p1, sizeof p1, "%s/corrupt.safetensors", dir);
+    FILE *fp = fopen(p1, "wb");
+    fwrite("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": 3}", 1, 16, fp);
+    fclose(fp);
+    snprintf(cmd, sizeof cmd, "%s encode --ae %s --data %s/data --out %s/x.safetensors", bin(), p1, dir, dir);
+    CHECK(fails_with(dir, cmd, "corrupt.safetensors"), "corrupt checkpoint refused");
+    snprintf(cmd, sizeof cmd, "%s ae-eval --ae %s/data/frames.npy --data %s/data", bin(), dir, dir);
+    CHECK(fails_with(dir, cmd, "frames.npy"), "non-checkpoint refused");
+}
+
 int main(void) {
     mv_set_threads(2);
     test_official();
     test_twin_step(MV_AE_ADAPTIVE);
     test_twin_step(MV_AE_CASCADED);
     test_checkpoint();
+    test_cli();
     return tu_finish();
 }

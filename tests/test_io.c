@@ -322,6 +322,22 @@ static void test_params(const char *dir) {
     CHECK(mv_st_load_params(&f, &q, q.m, "", 0) == MV_OK, "%s", mv_last_error());
     tu_close("params round trip (BF16)", q.m, p.m, p.total, 0, 1.0 / 256);
     mv_st_close(&f);
+    /* `millivid info` lists every tensor with dtype, shape, sizes, and the metadata. */
+    char out[1100];
+    snprintf(path, sizeof path, "%s/params.safetensors", dir);
+    snprintf(out, sizeof out, "%s/params.info", dir);
+    CHECK(tu_sh("%s info %s >'%s'", g_bin, path, out) == 0, "info on a checkpoint");
+    char *txt = slurp(out);
+    CHECK(txt && strstr(txt, "3 tensors, 19 values") && strstr(txt, "step = 42") && strstr(txt, "model = autoencoder") &&
+              strstr(txt, "blocks.0.attn.qkv.weight  F32    (2, 3)") && strstr(txt, "level_embedding.weight    F32    (2, 2, 2)"),
+          "info text: %s", txt ? txt : "");
+    free(txt);
+    snprintf(out, sizeof out, "%s/npy.info", dir);
+    CHECK(tu_sh("%s info %s/f32_v1.npy >'%s'", g_bin, dir, out) == 0, "info on an .npy");
+    txt = slurp(out);
+    CHECK(txt && strstr(txt, "dtype F32, shape (3, 4, 5), 60 values") && strstr(txt, "min -3  max 11.75"),
+          "npy info text: %s", txt ? txt : "");
+    free(txt);
     mv_params_free(&p);
     mv_params_free(&q);
     mv_params_free(&r);
@@ -362,7 +378,8 @@ static void expect_rejected(const char *dir, const char *name, int is_npy) {
 static void test_corrupt(const char *dir) {
     static const char *st[] = {
         "st_truncated", "st_header_past_end", "st_empty", "st_short", "st_bad_json", "st_unknown_dtype",
-        "st_negative_shape", "st_overflow_shape", "st_offsets_past_end", "st_overlap", "st_byte_mismatch",
+        "st_negative_shape", "st_overflow_shape", "st_offsets_past_end", "st_overlap", "st_overlap_past_empty",
+        "st_byte_mismatch",
         "st_meta_not_string", "st_duplicate", "st_not_object", "st_fraction_shape", "st_too_many_dims",
         "st_offsets_reversed", "st_offsets_one", "st_junk_after_json", "st_missing_dtype", "st_meta_not_object",
     };
@@ -618,7 +635,7 @@ int main(void) {
     CHECK(tu_python("tools/io_ref.py corrupt %s", dir) == 0, "python writes the corrupt files");
     test_corrupt(dir);
     const char *fz = getenv("MV_FUZZ_ROUNDS"); /* more rounds for a one-off longer run */
-    int rounds = fz && atoi(fz) > 0 ? atoi(fz) : 3000;
+    int rounds = fz && atoi(fz) > 0 ? atoi(fz) : 2000;
     test_mutations(dir, "good.safetensors", 0, rounds);
     test_mutations(dir, "good.npy", 1, rounds);
     CHECK(tu_python("tools/io_ref.py dataset %s", dir) == 0, "python writes the data sets");

@@ -227,7 +227,7 @@ static void test_minimal_report(void) {
     free(svg);
     char path[1200];
     snprintf(path, sizeof path, "%s/summary.md", dir);
-    CHECK(file_contains(path, "| only & <one> | **18.50** | – | – | – | – | – | 10 | 5 | – |"),
+    CHECK(file_contains(path, "| only & &lt;one&gt; | **18.50** | – | – | – | – | – | 10 | 5 | – |"),
           "unknown values shown as dashes in summary.md");
 }
 

@@ -181,6 +181,9 @@ def corrupt(d):
         "st_offsets_past_end": {"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [8, 24]}},
         "st_overlap": {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
                        "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}},
+        "st_overlap_past_empty": {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+                                  "z": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]},
+                                  "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}},
         "st_byte_mismatch": {"a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 16]}},
         "st_meta_not_string": {"__metadata__": {"step": 5}, **ok},
         "st_duplicate": b'{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, '

@@ -190,11 +190,13 @@ static void fmt_seconds(char *buf, size_t n, double s) {
     else snprintf(buf, n, "%.0f", s);
 }
 
-/* Markdown escaping of a table cell: | and line breaks. */
+/* Markdown escaping of a table cell: |, line breaks, and < > (GitHub would read them as HTML). */
 static void md_cell(mv_textbuf *b, const char *s) {
     for (; s && *s; s++) {
         if (*s == '|') mv_tb_printf(b, "\\|");
         else if (*s == '\n') mv_tb_printf(b, " ");
+        else if (*s == '<') mv_tb_printf(b, "&lt;");
+        else if (*s == '>') mv_tb_printf(b, "&gt;");
         else mv_tb_printf(b, "%c", *s);
     }
 }
@@ -276,10 +278,10 @@ static const char *const page_css =
     ".explain p{margin:0}"
     ".table-wrap{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:13.5px}"
     "th,td{padding:6px 8px;border-bottom:1px solid #e5e7eb;text-align:right;white-space:nowrap}"
-    "th{background:#f9fafb;font-weight:600;color:#374151}"
+    "th{background:#f9fafb;font-weight:600;color:#374151;white-space:normal;vertical-align:bottom}"
     "thead tr:first-child th{border-bottom:none;text-align:center;font-size:14px;color:#111827}"
     "th.grp{border-left:1px solid #e5e7eb}td.grp{border-left:1px solid #f0f1f3}"
-    "td:first-child,th:first-child{text-align:left;white-space:normal;min-width:215px}"
+    "td:first-child,th:first-child{text-align:left;white-space:normal;min-width:200px}"
     "tr.bound td{color:#4b5563;background:#fafafa;font-style:italic}"
     "td b{color:#0b6bcb}"
     ".ci{display:block;font-size:11.5px;color:#9ca3af}"

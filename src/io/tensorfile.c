@@ -297,10 +297,13 @@ static int cmp_name_ptr(const void *a, const void *b) {
 /* Tensors sorted by offset: no overlaps. Names: unique (via a name-sorted check). */
 static mv_status st_check_layout(mv_safetensors *f) {
     qsort(f->tensors, (size_t)f->count, sizeof *f->tensors, cmp_view_offset);
-    for (int i = 1; i < f->count; i++) {
-        const mv_tensor_view *p = &f->tensors[i - 1], *t = &f->tensors[i];
-        if ((const char *)p->data + p->nbytes > (const char *)t->data && t->nbytes)
-            return mv_fail(MV_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap", f->path, p->name, t->name);
+    const mv_tensor_view *last = NULL; /* the non-empty tensor reaching furthest so far */
+    for (int i = 0; i < f->count; i++) {
+        const mv_tensor_view *t = &f->tensors[i];
+        if (!t->nbytes) continue;
+        if (last && (const char *)last->data + last->nbytes > (const char *)t->data)
+            return mv_fail(MV_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap", f->path, last->name, t->name);
+        last = t;
     }
     if (f->count < 2) return MV_OK;
     const char **names = malloc((size_t)f->count * sizeof *names);
@@ -346,7 +349,12 @@ mv_status mv_st_open(mv_safetensors *f, const char *path) {
     }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | m[i];
-    if (hlen > f->size - 8 || hlen > ST_MAX_HEADER || hlen < 2) {
+    if (hlen < 2) {
+        s = mv_fail(MV_ERR_FORMAT, "%s: header length %llu is too small for a safetensors header", path,
+                    (unsigned long long)hlen);
+        goto fail;
+    }
+    if (hlen > f->size - 8 || hlen > ST_MAX_HEADER) {
         s = mv_fail(MV_ERR_FORMAT, "%s: header length %llu does not fit the file size %zu (not a safetensors file, "
                     "or truncated)", path, (unsigned long long)hlen, f->size);
         goto fail;

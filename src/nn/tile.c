@@ -76,6 +76,46 @@ void tile_gemm(float *C, int ldc, const float *A, int rsa, int csa, const float 
     }
 }
 
+void tile_pack_transposed(float *xt, int ldt, const float *x, long ld, int nk, int dh) {
+    __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3,
+                                                       2, 1, 0),
+                                      _mm512_set1_epi32((int)ld));
+    for (int j0 = 0; j0 < ldt; j0 += 16) {
+        __mmask16 k = lane_mask(nk - j0);
+        const float *base = x + (size_t)j0 * ld;
+        for (int d = 0; d < dh; d++) {
+            __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, rows, base + d, 4);
+            _mm512_mask_storeu_ps(xt + (size_t)d * ldt + j0, lane_mask(ldt - j0), v);
+        }
+    }
+}
+
+float tile_dot(const float *a, const float *b, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 k = lane_mask(n - j);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + j), _mm512_maskz_loadu_ps(k, b + j), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+void tile_scale(float *x, int n, float s) {
+    __m512 vs = _mm512_set1_ps(s);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 k = lane_mask(n - j);
+        _mm512_mask_storeu_ps(x + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), vs));
+    }
+}
+
+void tile_axpy(float *y, const float *x, int n, float s) {
+    __m512 vs = _mm512_set1_ps(s);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 k = lane_mask(n - j);
+        _mm512_mask_storeu_ps(y + j, k, _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, x + j), vs,
+                                                        _mm512_maskz_loadu_ps(k, y + j)));
+    }
+}
+
 float tile_row_max(const float *s, int n) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (int j = 0; j < n; j += 16)
@@ -121,6 +161,25 @@ void tile_gemm(float *C, int ldc, const float *A, int rsa, int csa, const float 
             for (int j = 0; j < N; j++) c[j] += a * b[j];
         }
     }
+}
+
+void tile_pack_transposed(float *xt, int ldt, const float *x, long ld, int nk, int dh) {
+    for (int d = 0; d < dh; d++)
+        for (int j = 0; j < ldt; j++) xt[(size_t)d * ldt + j] = j < nk ? x[(size_t)j * ld + d] : 0.0f;
+}
+
+float tile_dot(const float *a, const float *b, int n) {
+    float s = 0;
+    for (int j = 0; j < n; j++) s += a[j] * b[j];
+    return s;
+}
+
+void tile_scale(float *x, int n, float s) {
+    for (int j = 0; j < n; j++) x[j] *= s;
+}
+
+void tile_axpy(float *y, const float *x, int n, float s) {
+    for (int j = 0; j < n; j++) y[j] += s * x[j];
 }
 
 float tile_row_max(const float *s, int n) {

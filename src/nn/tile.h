@@ -7,6 +7,15 @@
  * C rows stride ldc. accumulate = 0 overwrites C. Call from one thread (no threading inside). */
 void tile_gemm(float *C, int ldc, const float *A, int rsa, int csa, const float *B, int ldb, int M,
                int N, int K, int accumulate);
+/* Packs rows [0, nk) of x (row stride ld, dh wide) transposed into xt[dh, ldt]; columns [nk, ldt)
+ * are zero-filled. */
+void tile_pack_transposed(float *xt, int ldt, const float *x, long ld, int nk, int dh);
+/* sum_d a[d] * b[d] */
+float tile_dot(const float *a, const float *b, int n);
+/* x[n] *= s */
+void tile_scale(float *x, int n, float s);
+/* y[n] += s * x[n] */
+void tile_axpy(float *y, const float *x, int n, float s);
 /* max of s[n] (-inf for n == 0). */
 float tile_row_max(const float *s, int n);
 /* s[j] = exp(scale * s[j] - m) in place (-inf -> 0); returns the sum. */

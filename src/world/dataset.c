@@ -112,7 +112,11 @@ static mv_status out_prepare(const mv_world_params *p, char *tmp, size_t cap) {
     while (n > 1 && p->out[n - 1] == '/') n--;
     if ((size_t)snprintf(tmp, cap, "%.*s.tmp-XXXXXX", (int)n, p->out) >= cap)
         return mv_fail(MV_ERR_ARG, "world: output path too long: %s", p->out);
-    if (!mkdtemp(tmp)) return mv_fail(MV_ERR_IO, "world: cannot create %s: %s", tmp, strerror(errno));
+    if (!mkdtemp(tmp))
+        return mv_fail(MV_ERR_IO, "world: cannot write next to %s (creating %s: %s)", p->out, tmp, strerror(errno));
+    mode_t mask = umask(0);
+    umask(mask);
+    chmod(tmp, 0777 & ~mask);
     return MV_OK;
 }
 
@@ -141,9 +145,11 @@ static mv_status index_write(const mv_world_params *p, const char *dir) {
     cJSON_AddNumberToObject(j, "frames", p->frames);
     cJSON_AddNumberToObject(j, "size", p->size);
     cJSON_AddNumberToObject(j, "seed", (double)p->seed);
-    cJSON_AddNumberToObject(j, "context", p->context);
-    cJSON_AddNumberToObject(j, "candidates", p->candidates);
-    cJSON_AddNumberToObject(j, "keep_fraction", p->keep_fraction);
+    if (p->test_split) {
+        cJSON_AddNumberToObject(j, "context", p->context);
+        cJSON_AddNumberToObject(j, "candidates", p->candidates);
+        cJSON_AddNumberToObject(j, "keep_fraction", p->keep_fraction);
+    }
     cJSON_AddBoolToObject(j, "has_poses", 1);
     cJSON_AddBoolToObject(j, "mp4", p->mp4);
     cJSON_AddNumberToObject(j, "fps", 20);

@@ -162,22 +162,39 @@ static int trace_cone(const mv_world *w, const float o[3], const float d[3], flo
     return 0;
 }
 
-/* Sub-ray k > 0 of a pixel: if it enters the block that sub-ray 0 hit through the same face, reuse
- * that hit without a traversal (only an occluder that sub-ray 0 missed could differ, a sub-pixel
- * effect at silhouettes); otherwise trace it from tsafe. */
+static inline int block_at(const mv_world *w, const int c[3]) {
+    if (c[1] >= H) return MV_B_AIR;
+    if (c[1] < 0) return MV_B_STONE;
+    return w->vox[wl_index(c[0], c[2], c[1])] & 15;
+}
+
+/* Sub-ray k > 0 of a pixel: where it meets the plane of the face that sub-ray 0 hit, if that spot is
+ * a visible face of the same or a neighbouring block (solid, with air in front), take it as the hit
+ * without a traversal. Only an occluder that sub-ray 0 missed could differ: a sub-pixel effect at
+ * silhouettes. Otherwise trace it from tsafe. */
 static void trace_near(const mv_world *w, const ray_hit *p, const float o[3], const float d[3], float tsafe,
                        ray_hit *h) {
     int s = p->side;
     if (p->b && s >= 0 && d[s] != 0.0f) {
         float plane = (float)(d[s] > 0 ? p->c[s] : p->c[s] + 1);
         float t = (plane - o[s]) / d[s];
-        int ok = t > tsafe && t <= (float)MV_WORLD_FOG;
-        for (int a = 0; a < 3 && ok; a++)
-            if (a != s && (int)floorf(o[a] + d[a] * t) != p->c[a]) ok = 0;
-        if (ok) {
-            *h = *p;
-            h->t = t;
-            return;
+        if (t > tsafe && t <= (float)MV_WORLD_FOG) {
+            int q[3], same = 1;
+            for (int a = 0; a < 3; a++) {
+                q[a] = a == s ? p->c[a] : (int)floorf(o[a] + d[a] * t);
+                same &= q[a] == p->c[a];
+            }
+            int b = same ? p->b : block_at(w, q);
+            if (!same && b) {
+                int f[3] = {q[0], q[1], q[2]};
+                f[s] -= d[s] > 0 ? 1 : -1;
+                if (block_at(w, f)) b = 0;
+            }
+            if (b) {
+                h->b = b, h->side = s, h->t = t;
+                memcpy(h->c, q, sizeof q);
+                return;
+            }
         }
     }
     trace(w, o, d, tsafe, h);
@@ -212,9 +229,10 @@ void mv_world_render(const mv_world *w, double x, double y, double z, double yaw
                 float inv = 1.0f / sqrtf(sub[k][0] * sub[k][0] + sub[k][1] * sub[k][1] + sub[k][2] * sub[k][2]);
                 for (int a = 0; a < 3; a++) {
                     sub[k][a] *= inv;
-                    spread = fmaxf(spread, fabsf(sub[k][a] - dc[a]));
+                    float e = fabsf(sub[k][a] - dc[a]);
+                    spread = e > spread ? e : spread;
                 }
-                dymin = fminf(dymin, sub[k][1]);
+                dymin = sub[k][1] < dymin ? sub[k][1] : dymin;
             }
             spread *= 1.01f; /* margin for rounding */
             float tsafe = 0;

@@ -31,7 +31,7 @@
 #define MV_WORLD_SEA 22
 #define MV_WORLD_FOV 70.0
 #define MV_WORLD_PITCH (-10.0)
-#define MV_WORLD_FOG 60.0 /* rays stop here; fog reaches the sky colour at this distance */
+#define MV_WORLD_FOG 48.0 /* rays stop here; fog reaches the sky colour at this distance */
 #define MV_WORLD_HOLD 9   /* every policy action is held for this many frames */
 #define MV_WORLD_TURN 10.0
 

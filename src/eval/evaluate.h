@@ -1,0 +1,67 @@
+/* The evaluation protocol (DESIGN.md §6, OFFICIAL_MODULES.md §6) behind `millivid eval`.
+ *
+ * For every test video and method: the same ground-truth context (frames [0, context) encoded by the
+ * autoencoder), a rollout with the ground-truth actions to the end of the video (or `frames`), level-0
+ * decoding and per-frame PSNR / SSIM against the ground truth. Two bounds: "autoencoded" (every frame
+ * encoded and decoded at level 0) and "random" (the same frame index of another test video,
+ * mv_random_partners). Summaries per method: mean over the generated frames, long-horizon mean (last
+ * `long_fraction` of the rollout), revisit mean (mv_revisit_mask), each with a bootstrap 95% interval
+ * over videos; DiT calls, tokens per step and wall time.
+ *
+ * Output directory:
+ *   config.json                    the configuration (+ checkpoint file hashes); a rerun with another
+ *                                  configuration is refused unless force
+ *   cache/<method>/video_<i>.json  per (video, method): per-frame psnr/ssim, stats, config hash
+ *   cache/<method>/video_<i>.npy   the generated level-0 frames [frames - context, H, W, 3] uint8
+ *   metrics.json, summary.md, plot_psnr.svg, plot_ssim.svg, report.html, videos/video_<i>.mp4
+ * A cache entry is reused only when its config hash matches, so a killed evaluation resumes. */
+#ifndef MV_EVALUATE_H
+#define MV_EVALUATE_H
+#include <stdint.h>
+
+#include "eval/protocol.h"
+#include "millivid.h"
+
+#define MV_EVAL_MAX_METHODS 16
+
+typedef struct {
+    const char *name; /* label: letters, digits, '_', '-', '.'; not "autoencoded" / "random" */
+    const char *path; /* DiT checkpoint (video_universal or video_framepack) */
+} mv_eval_method;
+
+typedef struct {
+    const char *ae_path, *data_dir, *out_dir;
+    mv_eval_method methods[MV_EVAL_MAX_METHODS];
+    int n_methods;
+    int context;          /* context frames (required, >= 1) */
+    int videos;           /* first N test videos; 0 = all */
+    int frames;           /* roll out to this frame; 0 = the video length */
+    int steps;            /* sampler steps; 0 = each checkpoint's sample.steps */
+    uint64_t seed;        /* rollout noise and random partners */
+    mv_revisit_params revisit; /* wrap_blocks < 0: take "world_width" from the data set's index.json */
+    int no_revisit;       /* 1: skip the revisit summary (needed for data without poses) */
+    double long_fraction; /* long-horizon part of the rollout (0.5 = last half) */
+    int force;            /* 1: accept an output folder of another configuration (its cache is ignored) */
+    int side_by_side;     /* side-by-side mp4s for the first N videos (default 4; 0 = none) */
+    int quiet;            /* no progress bar */
+} mv_eval_params;
+
+/* Defaults: seed 0, revisit 2 blocks / 30 degrees (wrap from the data), long_fraction 0.5,
+ * side_by_side 4; everything else zero / NULL. */
+void mv_eval_params_init(mv_eval_params *p);
+
+typedef struct {
+    int entries_total;    /* (video, method) entries incl. the autoencoded bound */
+    int entries_computed; /* of which computed in this run */
+    int entries_cached;   /* of which reused from the cache */
+    char summary_path[1024];
+} mv_eval_result;
+
+/* Runs the whole protocol and writes every output file. Clear errors (naming the file) on missing
+ * files, data without poses (unless no_revisit), a context not shorter than the video, checkpoints
+ * of an unknown kind or built on another autoencoder, or an output folder of another configuration. */
+mv_status mv_eval_run(const mv_eval_params *p, mv_eval_result *res);
+
+/* FNV-1a 64 over the bytes of a file, as 16 hex digits. */
+mv_status mv_file_hash(const char *path, char out[17]);
+#endif

@@ -1,0 +1,56 @@
+/* Shared state of evaluate.c (protocol, cache) and evaluate_output.c (metrics.json, report, mp4s). */
+#ifndef MV_EVALUATE_INTERNAL_H
+#define MV_EVALUATE_INTERNAL_H
+#include "core/core.h"
+#include "eval/evaluate.h"
+#include "io/dataset.h"
+#include "models/autoencoder.h"
+#include "models/dit.h"
+#include "rollout/schedule.h"
+
+#define EV_PSNR_CAP 100.0 /* identical frames (PSNR +inf) are stored as 100 dB */
+
+typedef struct {
+    char name[64];
+    const char *path;     /* NULL for the bounds */
+    char file_hash[17];
+    int is_bound;
+    mv_method method;
+    mv_dit dit;
+    int dit_ok;
+    mv_schedule sched;
+    int steps;
+    float guidance;
+} ev_method;
+
+typedef struct {
+    const mv_eval_params *p;
+    mv_dataset d;
+    int d_ok;
+    mv_ae ae;
+    int ae_ok;
+    char ae_hash[17], ae_file_hash[17];
+    ev_method m[MV_EVAL_MAX_METHODS + 2]; /* methods, then "autoencoded" (nm), then "random" (nm+1) */
+    int nm;                               /* DiT methods */
+    int V, T, C, G, H;                    /* videos, frames, context, generated = T - C, frame size */
+    double wrap;
+    char *config_json;                    /* the configuration (config.json text) */
+    char config_hash[17];
+    /* results: [nm + 2, V, G] per-frame metrics of generated frames; per entry stats */
+    double *psnr, *ssim;
+    long *dit_calls;      /* [nm + 2, V] (-1 for bounds) */
+    int *tokens_per_step; /* [nm + 2, V] */
+    double *seconds;      /* [nm + 2, V] */
+    uint8_t *mask;        /* [V, T] revisit mask (zeros with no_revisit) */
+    int *partner;         /* [V] */
+    int computed, cached;
+} ev_run;
+
+static inline size_t ev_idx(const ev_run *r, int method, int video) { return (size_t)method * r->V + video; }
+
+/* evaluate_output.c */
+mv_status ev_write_outputs(ev_run *r, char *summary_path, size_t n);
+mv_status ev_write_text(const char *path, const char *text); /* atomic (tmp + rename) */
+mv_status ev_read_text(const char *path, char **text);       /* malloc'd, NUL-terminated */
+void ev_cache_path(char *dst, size_t n, const ev_run *r, int method, int video, const char *ext);
+#endif
