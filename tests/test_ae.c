@@ -410,6 +410,8 @@ static void test_cli(void) {
     CHECK(n > 100, "contact sheet written");
 
     /* bad input */
+    snprintf(cmd, sizeof cmd, "%s train-ae --data %s/data --out %s --steps 2 " TINY_SETS, bin(), dir, a);
+    CHECK(fails_with(dir, cmd, "--resume to continue"), "existing checkpoint not overwritten without --force");
     snprintf(cmd, sizeof cmd, "%s ae-eval --ae %s --data %s/data --level 3", bin(), a, dir);
     CHECK(fails_with(dir, cmd, "has 3 levels"), "non-existent level refused");
     snprintf(cmd, sizeof cmd, "%s encode --ae %s --data %s/data64 --out %s/x.safetensors", bin(), a, dir, dir);

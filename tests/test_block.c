@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "io/tensorfile.h"
 #include "models/block.h"
+#include "nn/nn.h"
 #include "testutil.h"
 
 static void fill(mv_rng *r, float *x, size_t n, float scale) {
@@ -41,10 +42,10 @@ static int write_case(const char *path, const mv_params *p, const float *x, cons
     return mv_st_writer_finish(w) != MV_OK;
 }
 
-static void run_case(int adaln, int per_sample) {
-    const int B = 2, T = 7, D = 32, H = 2, N = B * T;
+static void run_case(int adaln, int per_sample, int T) {
+    const int B = 2, D = 32, H = 2, N = B * T;
     char what[64];
-    snprintf(what, sizeof what, "adaln=%d per_sample=%d", adaln, per_sample);
+    snprintf(what, sizeof what, "adaln=%d per_sample=%d T=%d", adaln, per_sample, T);
     mv_params p;
     mv_params_init(&p);
     mv_block blk;
@@ -65,7 +66,9 @@ static void run_case(int adaln, int per_sample) {
     fill(&r, x, N * D, 1.0f);
     fill(&r, c, nc, 1.0f);
     fill(&r, dout, N * D, 1.0f);
-    const char *dir = tu_tmpdir(per_sample ? "block_ps" : adaln ? "block_ada" : "block_plain");
+    char dname[64];
+    snprintf(dname, sizeof dname, "block_%d_%d_%d", adaln, per_sample, T);
+    const char *dir = tu_tmpdir(dname);
     char in[512], out[512];
     snprintf(in, sizeof in, "%s/in.safetensors", dir);
     snprintf(out, sizeof out, "%s/out.safetensors", dir);
@@ -128,11 +131,28 @@ static void test_names(void) {
     mv_params_free(&p);
 }
 
+/* The block's vectorised GELU against nn.h's reference over a wide range of inputs. */
+static void test_gelu(void) {
+    size_t n = 20001;
+    float *x = malloc(n * 4), *a = malloc(n * 4), *b = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) x[i] = -12.0f + 24.0f * (float)i / (float)(n - 1);
+    x[0] = 0.0f, x[1] = -0.0f, x[2] = 1e-30f, x[3] = 50.0f, x[4] = -50.0f;
+    gelu_forward(a, x, n);
+    mv_block_gelu_forward(b, x, n);
+    tu_close("block GELU vs nn gelu_forward", b, a, n, 2e-6, 2e-6);
+    x[0] = NAN;
+    mv_block_gelu_forward(b, x, 1);
+    CHECK(isnan(b[0]), "GELU(NaN) is NaN, got %g", b[0]);
+    free(x), free(a), free(b);
+}
+
 int main(void) {
     mv_set_threads(2);
     test_names();
-    run_case(0, 0);
-    run_case(1, 0);
-    run_case(1, 1);
+    test_gelu();
+    run_case(0, 0, 7);
+    run_case(1, 0, 7);
+    run_case(1, 1, 7);
+    run_case(1, 1, 1);
     return tu_finish();
 }

@@ -353,6 +353,49 @@ static void test_twin_framepack(void) {
     mv_dit_free(&m);
 }
 
+/* ------------------------------------------------------------------ fast inference path */
+
+static void test_infer(void) {
+    mv_config cfg = tiny_config(3, 16, 4, 4, 24, 2, 2);
+    cfg.fp_context[0] = 1, cfg.fp_context[1] = 2, cfg.fp_context[2] = 3, cfg.fp_denoise = 2;
+    mv_dit m, fp;
+    CHECK(mv_dit_create(&m, &cfg, MV_DIT_UNIVERSAL, 0) == MV_OK, "create");
+    CHECK(mv_dit_create(&fp, &cfg, MV_DIT_FRAMEPACK, 0) == MV_OK, "create fp");
+    mv_rng r;
+    mv_rng_init(&r, 55);
+    fill(&r, m.params.data, m.params.total, 0.2f);
+    fill(&r, fp.params.data, fp.params.total, 0.2f);
+    const int B = 2, T = 31, C = m.C, N = B * T;
+    uni_case u;
+    uni_case_make(&u, &r, B, T, C, m.levels, m.grid0, 20); /* sample 1 drops its actions */
+    mv_dit_acts a;
+    mv_dit_cache work;
+    memset(&work, 0, sizeof work);
+    CHECK(mv_dit_acts_alloc(&a, &m, B, T) == MV_OK, "acts");
+    float *v = malloc(N * C * 4), *vi = malloc(N * C * 4);
+    mv_dit_tokens tk = {B, T, u.frame, u.level, u.row, u.col, u.t, u.action, u.keep, NULL};
+    CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_OK, "forward");
+    CHECK(mv_dit_forward_infer(&m, &work, vi, u.x, &tk) == MV_OK, "infer: %s", mv_last_error());
+    CHECK(tu_close("universal inference path vs training forward", vi, v, N * C, 1e-5, 1e-5), "infer");
+    mv_dit_acts_free(&a);
+    int Fr = fp.fp_frames, T0 = fp.grid0 * fp.grid0, nd = fp.fp_denoise;
+    float *x = malloc(B * Fr * T0 * C * 4), *t = malloc(B * Fr * 4), *vf = malloc(B * nd * T0 * C * 4),
+          *vfi = malloc(B * nd * T0 * C * 4);
+    int *act = malloc(B * Fr * sizeof(int));
+    fill(&r, x, B * Fr * T0 * C, 1.0f);
+    for (int i = 0; i < B * Fr; i++) t[i] = (i % Fr >= Fr - nd) ? 0.6f : 0.0f, act[i] = (i * 7) % 3;
+    CHECK(mv_dit_acts_alloc(&a, &fp, B, fp.fp_tokens) == MV_OK, "acts");
+    CHECK(mv_dit_fp_forward(&fp, &a, vf, x, t, act, B) == MV_OK, "fp forward");
+    CHECK(mv_dit_fp_forward_infer(&fp, &work, vfi, x, t, act, B) == MV_OK, "fp infer: %s", mv_last_error());
+    CHECK(tu_close("framepack inference path vs training forward", vfi, vf, B * nd * T0 * C, 1e-5, 1e-5), "fp infer");
+    mv_dit_acts_free(&a);
+    mv_dit_cache_free(&work);
+    free(v), free(vi), free(x), free(t), free(vf), free(vfi), free(act);
+    uni_case_free(&u);
+    mv_dit_free(&m);
+    mv_dit_free(&fp);
+}
+
 /* ------------------------------------------------------------------ cached path */
 
 static void test_cache(void) {
@@ -439,5 +482,6 @@ int main(void) {
     test_twin_universal(1);
     test_twin_framepack();
     test_cache();
+    test_infer();
     return tu_finish();
 }

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "core/core.h"
+#include "core/gemm.h"
 #include "core/rng.h"
 #include "nn/nn.h"
 #include "testutil.h"
@@ -40,6 +41,13 @@ static float *filled(size_t n, float v) {
     for (size_t i = 0; i < n; i++) p[i] = v;
     return p;
 }
+static float *randn(mv_rng *r, size_t n, float sd) {
+    float *p = zeros(n);
+    mv_rng_normal(r, p, n);
+    for (size_t i = 0; i < n; i++) p[i] *= sd;
+    return p;
+}
+
 static void add_const(float *p, size_t n, float v) {
     for (size_t i = 0; i < n; i++) p[i] += v;
 }
@@ -63,6 +71,21 @@ static void test_linear(void) {
     for (int n = 0; n < N; n++)
         for (int o = 0; o < O; o++) out2[n * O + o] += b[o];
     tu_close("linear out without bias", out2, out, N * O, ATOL, RTOL);
+}
+
+/* Many rows (dw is reduced over row chunks) against the naive GEMM. */
+static void test_linear_many_rows(void) {
+    int N = 1100, I = 24, O = 40;
+    mv_rng r;
+    mv_rng_init(&r, 3);
+    float *x = randn(&r, (size_t)N * I, 1.0f), *w = randn(&r, (size_t)O * I, 0.2f);
+    float *dout = randn(&r, (size_t)N * O, 1.0f), *dw = filled((size_t)O * I, 0.25f);
+    float *want = filled((size_t)O * I, 0.25f), *dx = zeros((size_t)N * I), *wdx = zeros((size_t)N * I);
+    linear_backward(dx, dw, NULL, dout, x, w, N, I, O);
+    mv_sgemm_naive(1, 0, O, I, N, 1.0f, dout, O, x, I, 1.0f, want, I);
+    mv_sgemm_naive(0, 0, N, I, O, 1.0f, dout, O, w, I, 0.0f, wdx, I);
+    tu_close("linear dw, 1100 rows (+=)", dw, want, (size_t)O * I, ATOL, RTOL);
+    tu_close("linear dx, 1100 rows", dx, wdx, (size_t)N * I, ATOL, RTOL);
 }
 
 static void test_layernorm(void) {
@@ -166,17 +189,11 @@ static uint8_t *context_mask(int B, int T, int nctx) {
     return m;
 }
 
-static float *randn(mv_rng *r, size_t n, float sd) {
-    float *p = zeros(n);
-    mv_rng_normal(r, p, n);
-    for (size_t i = 0; i < n; i++) p[i] *= sd;
-    return p;
-}
 
 /* Fast vs naive at tile-sized shapes (several tiles, ragged last tile, fully masked tiles), and
- * bit-identical fast backward at 1 and 2 threads. */
-static void test_attention_fast_vs_naive(void) {
-    int B = 2, T = 200, H = 2, dh = 64;
+ * bit-identical fast backward at 1 and 2 threads. B*H = 4 runs the fused per-head backward at 2
+ * threads, B*H = 1 the two-pass one. */
+static void attention_fast_vs_naive(int B, int T, int H, int dh) {
     size_t n = (size_t)B * T * H * dh, nl = (size_t)B * H * T;
     mv_rng r;
     mv_rng_init(&r, 99);
@@ -191,11 +208,12 @@ static void test_attention_fast_vs_naive(void) {
         attention_forward_naive(o2, l2, q, k, v, masks[c], B, T, H, dh);
         attention_backward(g1[0], g1[1], g1[2], dout, o2, l2, q, k, v, masks[c], B, T, H, dh);
         attention_backward_naive(g2[0], g2[1], g2[2], dout, o2, l2, q, k, v, masks[c], B, T, H, dh);
-        char what[96];
+        char what[128];
         const char *parts[5] = {"out", "lse", "dq", "dk", "dv"};
         float *got[5] = {o1, l1, g1[0], g1[1], g1[2]}, *want[5] = {o2, l2, g2[0], g2[1], g2[2]};
         for (int p = 0; p < 5; p++) {
-            snprintf(what, sizeof what, "fast vs naive attention, %s: %s", names[c], parts[p]);
+            snprintf(what, sizeof what, "fast vs naive attention B%d T%d H%d dh%d, %s: %s", B, T, H,
+                     dh, names[c], parts[p]);
             tu_close(what, got[p], want[p], p == 1 ? nl : n, ATOL, RTOL);
         }
         if (c != 2) continue;
@@ -206,8 +224,14 @@ static void test_attention_fast_vs_naive(void) {
         omp_set_num_threads(threads);
         int same = 1;
         for (int p = 0; p < 3; p++) same &= !memcmp(g3[p], g1[p], n * sizeof(float));
-        CHECK(same, "fast attention backward differs between 1 and %d threads", threads);
+        CHECK(same, "fast attention backward (B%d H%d) differs between 1 and %d threads", B, H,
+              threads);
     }
+}
+
+static void test_attention_fast_vs_naive(void) {
+    attention_fast_vs_naive(2, 200, 2, 64);
+    attention_fast_vs_naive(1, 330, 1, 32);
 }
 
 static void test_modulate_gate(void) {
@@ -401,6 +425,7 @@ int main(void) {
         test_lookup_images_loss();
         test_optim();
     }
+    test_linear_many_rows();
     test_attention_fast_vs_naive();
     test_block_gradcheck();
     for (int i = 0; i < g_nbufs; i++) free(g_bufs[i]);

@@ -1,6 +1,8 @@
 /* millivid train (video DiT) end to end on a tiny synthetic data set + latents:
  *  - millivid: 4 steps in one run == 2 steps + --resume + 2 steps (identical log lines, identical weights);
  *  - framepack and fullres train and write checkpoints with method, config and ae_hash metadata;
+ *  - generate: millivid and framepack checkpoints + a small random autoencoder write an mp4 of
+ *    context + generated frames and one PNG per frame; --actions FILE.jsonl (per generated frame);
  *  - bad input: unknown method, latents of other channels / levels, a checkpoint of another method on
  *    --resume, missing options: non-zero exit and one clear message. */
 #include <math.h>
@@ -9,6 +11,8 @@
 #include "core/core.h"
 #include "core/rng.h"
 #include "io/tensorfile.h"
+#include "io/video.h"
+#include "models/autoencoder.h"
 #include "models/checkpoint.h"
 #include "testutil.h"
 
@@ -171,8 +175,98 @@ static void test_bad(const char *dir, const char *bad_c, const char *bad_l) {
               err_has(dir, "e5.err", "levels"), "latents with too few levels refused");
     CHECK(tu_sh("%s/millivid train --method millivid --data %s >/dev/null 2>%s/e6.err", build_dir(), dir, dir) != 0 &&
               err_has(dir, "e6.err", "required"), "missing options refused");
+    CHECK(tu_sh("%s/millivid train --method millivid --latents %s/latents.safetensors --data %s --out %s/b "
+                TINY " --steps 6 --resume --set latent_channels=8 >/dev/null 2>%s/e8.err", build_dir(), bad_c, dir,
+                dir, dir) != 0 && err_has(dir, "e8.err", "latent_channels"),
+          "resuming a checkpoint on latents of other channels refused");
     CHECK(train(dir, "millivid", "b.safetensors", "--steps 4 --resume", "e7.err") != 0 &&
               err_has(dir, "e7.err", "nothing to do"), "resume at the end refused");
+}
+
+/* A small random autoencoder checkpoint with C latent channels (mini pyramid). */
+static int make_ae(const char *path, int C) {
+    mv_config cfg;
+    if (mv_config_load(&cfg, "mini")) return 1;
+    cfg.ae_width = 24, cfg.ae_depth = 1, cfg.ae_heads = 2, cfg.latent_channels = C;
+    mv_ae ae;
+    if (mv_ae_create(&ae, &cfg, MV_AE_ADAPTIVE, 0)) return 1;
+    mv_ae_init_weights(&ae, 4);
+    mv_ckpt_meta meta;
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.model, sizeof meta.model, "autoencoder");
+    snprintf(meta.variant, sizeof meta.variant, "adaptive");
+    meta.config = cfg;
+    int bad = mv_ckpt_save(path, &ae.params, &meta, NULL) != MV_OK;
+    mv_ae_free(&ae);
+    return bad;
+}
+
+static int video_frames(const char *path) {
+    mv_video_reader *r;
+    if (mv_video_reader_open(&r, path, 64, 0)) return -1;
+    uint8_t *rgb = malloc(64 * 64 * 3);
+    int n = 0, got = 1;
+    while (mv_video_reader_next(r, rgb, &got) == MV_OK && got) n++;
+    mv_video_reader_close(r);
+    free(rgb);
+    return n;
+}
+
+static int gen(const char *dir, const char *ae, const char *dit, const char *method, const char *extra, const char *errf) {
+    return tu_sh("%s/millivid generate --ae %s/%s --dit %s/%s --method %s --data %s --video 1 --threads 2 %s "
+                 ">/dev/null 2>%s/%s", build_dir(), dir, ae, dir, dit, method, dir, extra, dir, errf);
+}
+
+static void test_generate(const char *dir) {
+    char p[700], extra[2400];
+    snprintf(p, sizeof p, "%s/ae.safetensors", dir);
+    CHECK(make_ae(p, 16) == 0, "ae: %s", mv_last_error());
+    snprintf(p, sizeof p, "%s/ae8.safetensors", dir);
+    CHECK(make_ae(p, 8) == 0, "ae8: %s", mv_last_error());
+    snprintf(extra, sizeof extra, "--context 90 --frames 100 --steps 1 --out %s/mv.mp4 --png-dir %s/png", dir, dir);
+    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "millivid", extra, "g1.err") == 0, "millivid generate");
+    snprintf(p, sizeof p, "%s/mv.mp4", dir);
+    CHECK(video_frames(p) == 100, "mp4 holds 100 frames (%d)", video_frames(p));
+    snprintf(p, sizeof p, "%s/png/frame_00099.png", dir);
+    FILE *f = fopen(p, "rb");
+    CHECK(f != NULL, "last PNG written");
+    if (f) fclose(f);
+    /* framepack with actions for the generated frames only (10 lines, mixed forms) */
+    snprintf(p, sizeof p, "%s/act.jsonl", dir);
+    f = fopen(p, "w");
+    for (int i = 0; f && i < 10; i++) fprintf(f, i % 2 ? "%d\n" : "{\"action\": %d}\n", i % 3);
+    if (f) fclose(f);
+    snprintf(extra, sizeof extra, "--context 90 --frames 100 --steps 1 --actions %s/act.jsonl --out %s/fp.mp4", dir, dir);
+    CHECK(gen(dir, "ae.safetensors", "fp.safetensors", "framepack", extra, "g2.err") == 0, "framepack generate");
+    snprintf(p, sizeof p, "%s/fp.mp4", dir);
+    CHECK(video_frames(p) == 100, "framepack mp4 holds 100 frames");
+    /* bad input */
+    snprintf(extra, sizeof extra, "--context 100 --frames 100 --out %s/x.mp4", dir);
+    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "millivid", extra, "g3.err") != 0 && err_has(dir, "g3.err", "shorter"),
+          "context >= frames refused");
+    snprintf(extra, sizeof extra, "--context 90 --frames 200 --out %s/x.mp4", dir);
+    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "millivid", extra, "g4.err") != 0 && err_has(dir, "g4.err", "--actions"),
+          "video shorter than --frames without actions refused");
+    snprintf(extra, sizeof extra, "--context 90 --frames 101 --actions %s/act.jsonl --out %s/x.mp4", dir, dir);
+    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "millivid", extra, "g5.err") != 0 && err_has(dir, "g5.err", "10 actions"),
+          "actions of the wrong length refused");
+    snprintf(p, sizeof p, "%s/bad.jsonl", dir);
+    f = fopen(p, "w");
+    for (int i = 0; f && i < 10; i++) fprintf(f, "%d\n", i == 4 ? 7 : 1);
+    if (f) fclose(f);
+    snprintf(extra, sizeof extra, "--context 90 --frames 100 --actions %s/bad.jsonl --out %s/x.mp4", dir, dir);
+    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "millivid", extra, "g6.err") != 0 && err_has(dir, "g6.err", "line 5"),
+          "unknown action id refused");
+    snprintf(extra, sizeof extra, "--context 90 --frames 100 --out %s/x.mp4", dir);
+    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "framepack", extra, "g7.err") != 0 && err_has(dir, "g7.err", "method"),
+          "checkpoint of another method refused");
+    CHECK(gen(dir, "ae8.safetensors", "a.safetensors", "millivid", extra, "g8.err") != 0 && err_has(dir, "g8.err", "channels"),
+          "autoencoder of other channels refused");
+    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "mystery", extra, "g9.err") != 0 && err_has(dir, "g9.err", "mystery"),
+          "unknown method refused");
+    snprintf(extra, sizeof extra, "--context 40 --frames 100 --out %s/x.mp4", dir);
+    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "millivid", extra, "g10.err") != 0 && err_has(dir, "g10.err", "reaches back"),
+          "context shorter than the schedule refused");
 }
 
 int main(void) {
@@ -188,5 +282,6 @@ int main(void) {
     test_resume(dir);
     test_methods(dir);
     test_bad(dir, bad_c, bad_l);
+    test_generate(dir);
     return tu_finish();
 }

@@ -34,7 +34,7 @@ static int files_equal(const char *a, const char *b) {
 static void test_bundles(void) {
     mv_rng r;
     mv_rng_init(&r, 11);
-    int nb = 20000, kcount[5] = {0}, bad = 0;
+    int nb = 20000, kcount[5] = {0}, bad = 0, f4[12] = {0};
     uint8_t b[MV_BUNDLE_MAX];
     for (int i = 0; i < nb; i++) {
         int n = mv_policy_bundle(&r, b), k = 0, f = 0, dir = -1;
@@ -49,12 +49,16 @@ static void test_bundles(void) {
         }
         if (k < 1 || k > 4 || f < k || f >= 3 * k) bad++;
         else kcount[k]++;
+        if (k == 4 && f >= 4 && f < 12) f4[f]++;
     }
     CHECK(bad == 0, "%d malformed bundles (leading forward, one direction, k turns, forwards in [k,3k))", bad);
     const double want[5] = {0, 0.1, 0.3, 0.1, 0.5};
     for (int k = 1; k <= 4; k++)
         CHECK(fabs((double)kcount[k] / nb - want[k]) < 0.015, "P(k=%d) = %.3f, want %.1f", k,
               (double)kcount[k] / nb, want[k]);
+    int f4min = nb, f4max = 0; /* forwards uniform in [4, 12) when k = 4: about 1250 each */
+    for (int f = 4; f < 12; f++) f4min = MV_MIN(f4min, f4[f]), f4max = MV_MAX(f4max, f4[f]);
+    CHECK(f4min > 1050 && f4max < 1450, "forwards for k=4 not uniform: %d..%d", f4min, f4max);
     /* Per-frame walk: every action held 9 frames. */
     int T = 4000;
     uint8_t *a = malloc(T);
@@ -186,6 +190,19 @@ static void test_render(void) {
     mv_set_threads(2);
     mv_world_render(w, x, y, z, 30, MV_WORLD_PITCH, S, b);
     CHECK(!memcmp(a, b, S * S * 3), "render identical at 1 and 2 threads");
+    float poses[18] = {0, (float)x, (float)y, (float)z, 30, MV_WORLD_PITCH, 0, (float)x + 3, (float)y + 2, (float)z,
+                       -70, MV_WORLD_PITCH, 2, (float)x + 256, (float)y, (float)z - 512, 30, MV_WORLD_PITCH};
+    uint8_t *batch = malloc(3 * S * S * 3);
+    CHECK(mv_world_render_batch(w, poses, 3, S, batch) == MV_OK, "batch render");
+    int same = 1;
+    for (int f = 0; f < 3; f++) {
+        const float *q = poses + 6 * f;
+        mv_world_render(w, q[1], q[2], q[3], q[4], q[5], S, b);
+        same &= !memcmp(b, batch + f * S * S * 3, S * S * 3);
+    }
+    CHECK(same, "batch render equals single renders");
+    CHECK(!memcmp(batch, batch + 2 * S * S * 3, S * S * 3), "the world wraps every 256 blocks");
+    free(batch);
     /* top row: sky-ish (blue dominant); the image is not flat */
     int skyish = 0;
     double mean = 0, var = 0;
@@ -349,6 +366,15 @@ static void test_cli(void) {
           "prints the configuration and a progress bar");
     CHECK(tu_sh("%s world --out %s --videos 1 --frames 12 --size 8 --quiet 2>/dev/null", m, out) != 0,
           "non-empty output refused without --force");
+    CHECK(tu_sh("%s world --help | grep -q -- --keep-fraction", m) == 0, "--help lists the options");
+    /* --mp4: one H.264 video per data-set video */
+    rc = tu_sh("%s world --out %s --force --mp4 --videos 2 --frames 10 --size 16 --seed 4 --quiet", m, out);
+    CHECK(rc == 0, "--mp4 run succeeds");
+    CHECK(tu_sh("test -s %s/videos/00000.mp4 && test -s %s/videos/00001.mp4", out, out) == 0, "two mp4 files");
+    if (tu_sh("command -v ffprobe >/dev/null") == 0)
+        CHECK(tu_sh("ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=codec_name,nb_read_frames "
+                    "-of csv=p=0 %s/videos/00001.mp4 | grep -q 'h264,10'", out) == 0,
+              "mp4 is H.264 with 10 frames");
 }
 
 static void test_png(void) {

@@ -6,6 +6,7 @@
  * exact). AdamW (betas 0.9/0.999, eps 1e-8, weight decay from the config on every tensor) with
  * lr * min(step / warmup, 1), then constant, as the official schedule (Muon is replaced by AdamW). */
 #include <math.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "core/config.h"
@@ -19,7 +20,7 @@ typedef struct {
     const char *data, *out, *config, *variant;
     const char *sets[64];
     int nsets;
-    int steps, batch, threads, ckpt_every, log_every, resume, have_batch, have_lr, have_seed;
+    int steps, batch, threads, ckpt_every, log_every, resume, force, have_batch, have_lr, have_seed;
     double lr;
     long seed;
 } train_opts;
@@ -40,7 +41,8 @@ static void usage(FILE *f) {
             "  --seed K               run seed (data order, levels, init) [1]\n"
             "  --checkpoint-every K   save every K steps [config ae.checkpoint_every]\n"
             "  --log-every K          loss log line every K steps [10]\n"
-            "  --resume               continue from FILE (and its optimizer state) exactly\n");
+            "  --resume               continue from FILE (and its optimizer state) exactly\n"
+            "  --force                start a new run even if FILE exists (overwrites it)\n");
 }
 
 static int parse_opts(int argc, char **argv, train_opts *o) {
@@ -55,8 +57,8 @@ static int parse_opts(int argc, char **argv, train_opts *o) {
             usage(stdout);
             return -1;
         }
-        if (!strcmp(a, "--resume")) {
-            o->resume = 1;
+        if (!strcmp(a, "--resume") || !strcmp(a, "--force")) {
+            *(a[2] == 'r' ? &o->resume : &o->force) = 1;
             continue;
         }
         if (strncmp(a, "--", 2) || !(v = cli_value(argc, argv, &i))) {
@@ -123,9 +125,10 @@ static mv_status resume_run(const train_opts *o, train_run *r, mv_ae_variant var
     MV_TRY(mv_ckpt_path(path, sizeof path, o->out, ".safetensors"));
     MV_TRY(mv_ckpt_open(&f, &meta, path, "autoencoder"));
     mv_status s = mv_ckpt_check_config(path, "autoencoder", &r->cfg, &meta.config);
-    if (!s && strcmp(meta.variant, mv_ae_variant_name(variant)))
+    if (!s && o->variant && strcmp(meta.variant, mv_ae_variant_name(variant)))
         s = mv_fail(MV_ERR_ARG, "%s: checkpoint variant is %s, --variant asks for %s", path, meta.variant,
                     mv_ae_variant_name(variant));
+    if (!s) s = mv_ae_variant_parse(meta.variant, &variant); /* without --variant: the checkpoint's */
     if (!s) s = mv_ae_create(&r->ae, &r->cfg, variant, 1);
     if (!s) s = mv_ckpt_load_params(&f, &r->ae.params, NULL);
     mv_st_close(&f);
@@ -235,10 +238,23 @@ static mv_status run(const train_opts *o) {
             goto fail;
         }
     } else {
+        char path[1024];
+        if ((s = mv_ckpt_path(path, sizeof path, o->out, ".safetensors"))) goto fail;
+        if (!o->force && access(path, F_OK) == 0) {
+            s = mv_fail(MV_ERR_ARG, "%s exists: pass --resume to continue that run or --force to start over", path);
+            goto fail;
+        }
         if ((s = mv_ae_create(&r.ae, &r.cfg, variant, 1))) goto fail;
         mv_ae_init_weights(&r.ae, r.seed);
     }
     int B = r.cfg.ae_batch;
+    double need = mv_ae_work_bytes(&r.ae, B, 1) + r.ae.params.total * 16.0;
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (have > 0 && need > 0.9 * have) {
+        s = mv_fail(MV_ERR_NOMEM, "batch %d needs about %.1f GB but this machine has %.1f GB: use a smaller --batch",
+                    B, need / 1e9, have / 1e9);
+        goto fail;
+    }
     if ((s = mv_ae_work_create(&r.work, &r.ae, B, 1))) goto fail;
     r.patches = malloc((size_t)B * r.ae.T * r.ae.PD * sizeof(float));
     r.frames = malloc((size_t)B * r.ae.H * r.ae.H * 3);
@@ -250,10 +266,9 @@ static mv_status run(const train_opts *o) {
     char *js = mv_config_to_json(&r.cfg);
     fprintf(stderr, "configuration:\n%s\n", js ? js : "?");
     free(js);
-    fprintf(stderr, "autoencoder %s: %zu parameters, %d tokens per frame, batch %d, ~%.0f MB of work buffers\n"
+    fprintf(stderr, "autoencoder %s: %zu parameters, %d tokens per frame, batch %d, ~%.0f MB of memory\n"
                     "data: %s (%d videos x %d frames), steps %ld -> %d, %d threads\n",
-            mv_ae_variant_name(variant), r.ae.params.total, r.ae.T, B,
-            mv_ae_work_bytes(&r.ae, B, 1) / 1e6 + r.ae.params.total * 16e-6, o->data, r.data.videos,
+            mv_ae_variant_name(r.ae.variant), r.ae.params.total, r.ae.T, B, need / 1e6, o->data, r.data.videos,
             r.data.frames_per_video, r.start, o->steps, mv_get_threads());
     s = train_loop(o, &r);
 fail:

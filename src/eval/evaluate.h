@@ -11,10 +11,12 @@
  * Output directory:
  *   config.json                    the configuration (+ checkpoint file hashes); a rerun with another
  *                                  configuration is refused unless force
- *   cache/<method>/video_<i>.json  per (video, method): per-frame psnr/ssim, stats, config hash
+ *   cache/<method>/video_<i>.json  per (video, method): per-frame psnr/ssim, stats, the entry's key
  *   cache/<method>/video_<i>.npy   the generated level-0 frames [frames - context, H, W, 3] uint8
  *   metrics.json, summary.md, plot_psnr.svg, plot_ssim.svg, report.html, videos/video_<i>.mp4
- * A cache entry is reused only when its config hash matches, so a killed evaluation resumes. */
+ * A cache entry is reused only when its key matches (a hash of the autoencoder and method files, the
+ * video's frames and actions, context, frames, seed and sampler steps), so a killed evaluation resumes
+ * and --force with other summary options (revisit, long horizon) recomputes nothing. */
 #ifndef MV_EVALUATE_H
 #define MV_EVALUATE_H
 #include <stdint.h>
@@ -40,8 +42,10 @@ typedef struct {
     uint64_t seed;        /* rollout noise and random partners */
     mv_revisit_params revisit; /* wrap_blocks < 0: take "world_width" from the data set's index.json */
     int no_revisit;       /* 1: skip the revisit summary (needed for data without poses) */
+    int revisit_min_gap;  /* a revisit must match a context frame at least this many frames earlier (0) */
     double long_fraction; /* long-horizon part of the rollout (0.5 = last half) */
-    int force;            /* 1: accept an output folder of another configuration (its cache is ignored) */
+    int force;            /* 1: accept an output folder of another configuration (non-matching cache
+                           * entries are recomputed, the summaries rewritten) */
     int side_by_side;     /* side-by-side mp4s for the first N videos (default 4; 0 = none) */
     int quiet;            /* no progress bar */
 } mv_eval_params;

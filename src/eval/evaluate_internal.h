@@ -35,7 +35,7 @@ typedef struct {
     int V, T, C, G, H;                    /* videos, frames, context, generated = T - C, frame size */
     double wrap;
     char *config_json;                    /* the configuration (config.json text) */
-    char config_hash[17];
+    uint64_t *vhash;                      /* [V] hash of each video's evaluated frames and actions */
     /* results: [nm + 2, V, G] per-frame metrics of generated frames; per entry stats */
     double *psnr, *ssim;
     long *dit_calls;      /* [nm + 2, V] (-1 for bounds) */

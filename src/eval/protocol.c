@@ -49,6 +49,30 @@ mv_status mv_revisit_mask(uint8_t *mask, int *count, const float *poses, int fra
     return MV_OK;
 }
 
+mv_status mv_revisit_mask_gap(uint8_t *mask, int *count, const float *poses, int frames, int context,
+                              const mv_revisit_params *p, int min_gap) {
+    if (min_gap < 0) return mv_fail(MV_ERR_ARG, "revisits: the minimum gap must be >= 0, got %d", min_gap);
+    MV_TRY(mv_revisit_mask(mask, count, poses, frames, context, p));
+    if (min_gap == 0) return MV_OK;
+    mv_revisit_params def;
+    if (!p) mv_revisit_params_init(&def), p = &def;
+    double r2 = p->radius_blocks * p->radius_blocks;
+    int n = 0;
+    for (int t = context; t < frames; t++) {
+        const float *q = poses + (size_t)t * 6;
+        int hit = 0, last = MV_MIN(context - 1, t - min_gap);
+        for (int s = 0; mask[t] && s <= last && !hit; s++) {
+            const float *c = poses + (size_t)s * 6;
+            double dx = periodic_dist(q[1], c[1], p->wrap_blocks), dz = periodic_dist(q[3], c[3], p->wrap_blocks);
+            hit = dx * dx + dz * dz <= r2 && periodic_dist(q[4], c[4], 360.0) <= p->yaw_deg;
+        }
+        mask[t] = (uint8_t)hit;
+        n += hit;
+    }
+    if (count) *count = n;
+    return MV_OK;
+}
+
 mv_status mv_random_partners(int *partner, int n_videos, uint64_t seed) {
     if (n_videos < 2) return mv_fail(MV_ERR_ARG, "random bound: needs at least 2 test videos, got %d", n_videos);
     mv_rng base;

@@ -22,6 +22,12 @@ void mv_revisit_params_init(mv_revisit_params *p);
 mv_status mv_revisit_mask(uint8_t *mask, int *count, const float *poses, int frames, int context,
                           const mv_revisit_params *p);
 
+/* Like mv_revisit_mask, but frame t counts only through context frames s with t - s >= min_gap: a return to
+ * a place seen at least min_gap frames earlier, not the frames right after the context that are still near
+ * its last poses. min_gap 0 gives mv_revisit_mask exactly; min_gap < 0 is an error. (Added by eval.) */
+mv_status mv_revisit_mask_gap(uint8_t *mask, int *count, const float *poses, int frames, int context,
+                              const mv_revisit_params *p, int min_gap);
+
 /* The "random video" bound: partner[v] != v, drawn uniformly from the other videos with the stream
  * mv_rng_fork(seed, v) (so it does not depend on n_videos' order of evaluation). partner: [n_videos].
  * Needs n_videos >= 2. */

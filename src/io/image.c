@@ -21,6 +21,7 @@ static mv_status png_emit(FILE *f, const uint8_t *rgb, int w, int h) {
         return MV_ERR_IO;
     }
     png_init_io(png, f);
+    png_set_compression_level(png, 9);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);

@@ -85,7 +85,6 @@ static size_t acts_carve(mv_block_acts *a, const mv_block *blk, size_t N, float 
     CARVE(ln1, N * D);
     CARVE(ln1_mean, N);
     CARVE(ln1_rstd, N);
-    CARVE(qkv, N * 3 * D);
     CARVE(q, N * D);
     CARVE(k, N * D);
     CARVE(v, N * D);
@@ -114,14 +113,15 @@ static size_t acts_carve(mv_block_acts *a, const mv_block *blk, size_t N, float 
         a->mod2 = a->ln2;
         a->ada = a->silu_c = a->c_in = NULL;
     }
+    a->qkv = NULL; /* q, k, v are computed straight into their own buffers (three GEMMs) */
 #undef CARVE
     return off;
 }
 
-/* Backward scratch: two [N,4D], dada [N,6D], dqkv [N,3D], three [N,D]. */
+/* Backward scratch: two [N,4D], dada [N,6D], three [N,D]. */
 static size_t bwd_floats(const mv_block *blk, size_t N) {
     size_t D = (size_t)blk->D;
-    return 2 * round16(N * 4 * D) + round16(N * 6 * D) + round16(N * 3 * D) + 3 * round16(N * D);
+    return 2 * round16(N * 4 * D) + round16(N * 6 * D) + 3 * round16(N * D);
 }
 
 mv_status mv_block_acts_alloc(mv_block_acts *a, const mv_block *blk, size_t max_tokens, int max_seq) {
@@ -145,6 +145,62 @@ size_t mv_block_scratch_floats(const mv_block *blk, size_t tokens, int T) {
     return fa > fb ? fa : fb;
 }
 
+/* ---- GELU (tanh approximation) with a vectorisable tanh ----
+ * libm's scalar tanhf made GELU ~40% of an AE training step; this version is exact to ~1.5e-7
+ * absolute in tanh (tests/test_block.c checks it against nn.h's gelu_forward and PyTorch). */
+
+/* tanh(u) = sign(u) (1 - e) / (1 + e), e = exp(-2|u|) = 2^k p(r) with a degree-6 Taylor p.
+ * Written so GCC vectorises it without fast-math: |u| is clamped to 10 on its bit pattern (a float
+ * compare or fminf would block vectorisation), the sign is put back with a bit or. NaN inputs give
+ * +-1 here, and GELU = 0.5 x (1 + t) still propagates the NaN through x. */
+static inline float tanh_vec(float u) {
+    uint32_t ub, sign, bits, tb;
+    float a, s, t;
+    memcpy(&ub, &u, 4);
+    sign = ub & 0x80000000u;
+    ub &= 0x7fffffffu;
+    ub = ub < 0x41200000u ? ub : 0x41200000u; /* 0x41200000 = 10.0f */
+    memcpy(&a, &ub, 4);
+    float y = -2.8853900817779268f * a;      /* -2|u| log2(e), in [-28.9, 0] */
+    int32_t k = (int32_t)(y - 0.5f);         /* round to nearest (y <= 0) */
+    float r = (y - (float)k) * 0.6931471805599453f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f + r * (0.008333334f +
+                                                                                           r * 0.0013888889f)))));
+    bits = (uint32_t)(k + 127) << 23;
+    memcpy(&s, &bits, 4);
+    float e = s * p;
+    t = (1.0f - e) / (1.0f + e);
+    memcpy(&tb, &t, 4);
+    tb |= sign;
+    memcpy(&t, &tb, 4);
+    return t;
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2 / pi) */
+#define GELU_C 0.044715f
+
+static void block_gelu_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < (long)n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanh_vec(GELU_K * (x + GELU_C * x * x * x)));
+    }
+}
+
+/* dinp = dout * GELU'(inp) (overwrites). */
+static void block_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < (long)n; i++) {
+        float x = inp[i];
+        float t = tanh_vec(GELU_K * (x + GELU_C * x * x * x));
+        float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x);
+        dinp[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    }
+}
+
+/* Exposed for tests (block.h): the block's GELU against nn.h's reference. */
+void mv_block_gelu_forward(float *out, const float *inp, size_t n) { block_gelu_forward(out, inp, n); }
+
 /* ---- forward ---- */
 
 /* Chunk i of the saved modulation rows (NULL for a plain block). */
@@ -152,13 +208,6 @@ static const float *ada_chunk(const mv_block_acts *a, int i, int D) {
     return a->ada ? a->ada + (size_t)i * D : NULL;
 }
 
-
-/* Copies column block [col, col+D) of every row of qkv [N, 3D] into dst [N, D]. */
-static void split_third(float *dst, const float *qkv, size_t N, int D, int col) {
-#pragma omp parallel for schedule(static)
-    for (long n = 0; n < (long)N; n++)
-        memcpy(dst + (size_t)n * D, qkv + (size_t)n * 3 * D + col, (size_t)D * sizeof(float));
-}
 
 /* The adaLN modulation m [N, 6D] = Linear(SiLU(c)); per-sample c is expanded to every token. */
 static void adaln_forward(const mv_block *blk, const mv_params *p, mv_block_acts *a, const float *c,
@@ -193,11 +242,11 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
     /* attention branch */
     layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, NULL, NULL, N, D, LN_EPS);
     if (blk->adaln) modulate_forward(a->mod1, a->ln1, a->ada, a->ada + D, D6, N, D);
-    linear_forward(a->qkv, a->mod1, mv_params_data(p, blk->qkv_w), mv_params_data(p, blk->qkv_b), N,
-                   D, 3 * D);
-    split_third(a->q, a->qkv, N, D, 0);
-    split_third(a->k, a->qkv, N, D, D);
-    split_third(a->v, a->qkv, N, D, 2 * D);
+    /* the q, k, v thirds of attn.qkv as three GEMMs on the row blocks of its weight and bias */
+    const float *wqkv = mv_params_data(p, blk->qkv_w), *bqkv = mv_params_data(p, blk->qkv_b);
+    float *qkv_out[3] = {a->q, a->k, a->v};
+    for (int j = 0; j < 3; j++)
+        linear_forward(qkv_out[j], a->mod1, wqkv + (size_t)j * D * D, bqkv + (size_t)j * D, N, D, D);
     rmsnorm_forward(a->qn, a->q_rstd, a->q, mv_params_data(p, blk->qnorm_w), N * H, dh, QK_EPS);
     rmsnorm_forward(a->kn, a->k_rstd, a->k, mv_params_data(p, blk->knorm_w), N * H, dh, QK_EPS);
     attention_forward(a->att, a->lse, a->qn, a->kn, a->v, mask, B, T, H, dh);
@@ -213,7 +262,7 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
     if (blk->adaln) modulate_forward(a->mod2, a->ln2, a->ada + 3 * D, a->ada + 4 * D, D6, N, D);
     linear_forward(a->h, a->mod2, mv_params_data(p, blk->fc1_w), mv_params_data(p, blk->fc1_b), N, D,
                    4 * D);
-    gelu_forward(a->h_gelu, a->h, (size_t)N * 4 * D);
+    block_gelu_forward(a->h_gelu, a->h, (size_t)N * 4 * D);
     linear_forward(a->mlp_out, a->h_gelu, mv_params_data(p, blk->fc2_w), mv_params_data(p, blk->fc2_b),
                    N, 4 * D, D);
     if (blk->adaln)
@@ -238,37 +287,31 @@ void mv_block_forward(const mv_block *blk, const mv_params *p, mv_block_acts *ac
 
 /* ---- backward ---- */
 
-/* Sums dada [B,T,6D] over T into rows [B,6D] at the start of the same buffer (ascending b is safe:
- * row b < b*T belongs to an earlier, already-summed sample). */
-static void reduce_per_sample(float *dada, int B, int T, int D6) {
+/* Sums dada [B,T,6D] over T into out [B,6D] (in token order, so the result is fixed). */
+static void reduce_per_sample(float *out, const float *dada, int B, int T, int D6) {
 #pragma omp parallel for schedule(static)
-    for (int j = 0; j < D6; j++)
-        for (int b = 0; b < B; b++) {
-            float s = 0;
-            for (int t = 0; t < T; t++) s += dada[(size_t)(b * T + t) * D6 + j];
-            dada[(size_t)b * D6 + j] = s;
+    for (int b = 0; b < B; b++) {
+        float *o = out + (size_t)b * D6;
+        memcpy(o, dada + (size_t)b * T * D6, (size_t)D6 * sizeof(float));
+        for (int t = 1; t < T; t++) {
+            const float *r = dada + (size_t)(b * T + t) * D6;
+            for (int j = 0; j < D6; j++) o[j] += r[j];
         }
+    }
 }
 
+/* dada [B*T, 6D] -> adaLN weights and dc; work: [B, 6D] floats for the per-sample sum. */
 static void adaln_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a, float *dada,
-                           float *dsilu, float *dc, int B, int T) {
+                           float *work, float *dsilu, float *dc, int B, int T) {
     int D = blk->D, rows = blk->cond_per_sample ? B : B * T;
-    if (blk->cond_per_sample) reduce_per_sample(dada, B, T, 6 * D);
+    if (blk->cond_per_sample && T > 1) { /* T == 1: dada is already [B, 6D] */
+        reduce_per_sample(work, dada, B, T, 6 * D);
+        dada = work;
+    }
     memset(dsilu, 0, (size_t)rows * D * sizeof(float));
     linear_backward(dc ? dsilu : NULL, mv_params_grad(p, blk->ada_w), mv_params_grad(p, blk->ada_b),
                     dada, a->silu_c, mv_params_data(p, blk->ada_w), rows, D, 6 * D);
     if (dc) silu_backward(dc, dsilu, a->c_in, (size_t)rows * D);
-}
-
-/* Interleaves dq, dk, dv [N, D] into dqkv [N, 3D]. */
-static void join_thirds(float *dqkv, const float *dq, const float *dk, const float *dv, size_t N, int D) {
-#pragma omp parallel for schedule(static)
-    for (long n = 0; n < (long)N; n++) {
-        float *r = dqkv + (size_t)n * 3 * D;
-        memcpy(r, dq + (size_t)n * D, (size_t)D * sizeof(float));
-        memcpy(r + D, dk + (size_t)n * D, (size_t)D * sizeof(float));
-        memcpy(r + 2 * D, dv + (size_t)n * D, (size_t)D * sizeof(float));
-    }
 }
 
 /* d(x_out) -> d(branch output) through the (gated) residual; dy [N, D] is overwritten. */
@@ -302,7 +345,7 @@ void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a
     size_t ND = (size_t)N * D, N4 = round16(ND * 4);
     MV_ASSERT((size_t)N <= a->max_tokens && scratch);
     float *big1 = scratch, *big2 = big1 + N4, *dada = big2 + N4;
-    float *dqkv = dada + round16(ND * 6), *e1 = dqkv + round16(ND * 3), *e2 = e1 + round16(ND),
+    float *e1 = dada + round16(ND * 6), *e2 = e1 + round16(ND),
           *e3 = e2 + round16(ND);
     if (blk->adaln) memset(dada, 0, ND * 6 * sizeof(float));
     /* MLP branch: x_out = x_mid + gate_mlp * mlp_out */
@@ -310,8 +353,7 @@ void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a
     memset(big1, 0, ND * 4 * sizeof(float));
     linear_backward(big1, mv_params_grad(p, blk->fc2_w), mv_params_grad(p, blk->fc2_b), e1, a->h_gelu,
                     mv_params_data(p, blk->fc2_w), N, 4 * D, D);
-    memset(big2, 0, ND * 4 * sizeof(float));
-    gelu_backward(big2, big1, a->h, ND * 4);
+    block_gelu_backward(big2, big1, a->h, ND * 4);
     memset(e2, 0, ND * sizeof(float));
     linear_backward(e2, mv_params_grad(p, blk->fc1_w), mv_params_grad(p, blk->fc1_b), big2, a->mod2,
                     mv_params_data(p, blk->fc1_w), N, D, 4 * D);
@@ -330,10 +372,12 @@ void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a
                      a->q_rstd, N * H, dh);
     rmsnorm_backward(dk, mv_params_grad(p, blk->knorm_w), dkn, a->k, mv_params_data(p, blk->knorm_w),
                      a->k_rstd, N * H, dh);
-    join_thirds(dqkv, dq, dk, dv, N, D);
     memset(e1, 0, ND * sizeof(float));
-    linear_backward(e1, mv_params_grad(p, blk->qkv_w), mv_params_grad(p, blk->qkv_b), dqkv, a->mod1,
-                    mv_params_data(p, blk->qkv_w), N, D, 3 * D);
+    const float *dthird[3] = {dq, dk, dv};
+    for (int j = 0; j < 3; j++)
+        linear_backward(e1, mv_params_grad(p, blk->qkv_w) + (size_t)j * D * D,
+                        mv_params_grad(p, blk->qkv_b) + (size_t)j * D, dthird[j], a->mod1,
+                        mv_params_data(p, blk->qkv_w) + (size_t)j * D * D, N, D, D);
     norm_backward(blk, dx, e3, dada, e1, a->ln1, ada_chunk(a, 1, D), a->x_in, a->ln1_mean, a->ln1_rstd, N);
-    if (blk->adaln) adaln_backward(blk, p, a, dada, e1, dc, B, T);
+    if (blk->adaln) adaln_backward(blk, p, a, dada, big1, e1, dc, B, T); /* big1 [N,4D] is free now */
 }

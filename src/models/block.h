@@ -44,4 +44,6 @@ size_t mv_block_scratch_floats(const mv_block *blk, size_t tokens, int T);
  * dc: [B, T, D] accumulated gradient w.r.t. c (adaln only). Parameter grads accumulate into p->grad. */
 void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *acts, float *scratch,
                        float *dx, float *dc, const uint8_t *mask, int B, int T);
+/* Added: the block's vectorised GELU-tanh (same maths as nn.h gelu_forward), exposed for tests. */
+void mv_block_gelu_forward(float *out, const float *inp, size_t n);
 #endif

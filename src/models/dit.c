@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include "core/core.h"
+#include "core/gemm.h"
 #include "nn/nn.h"
 
 #define TEMB_DIM 256
@@ -131,6 +132,27 @@ void mv_dit_free(mv_dit *m) {
     mv_params_free(&m->params);
     free(m->blocks);
     m->blocks = NULL;
+}
+
+mv_status mv_dit_load(mv_dit *m, const char *path, mv_ckpt_meta *meta_out) {
+    mv_safetensors f;
+    mv_ckpt_meta meta;
+    memset(m, 0, sizeof *m);
+    MV_TRY(mv_ckpt_open(&f, &meta, path, NULL));
+    mv_status s = MV_OK;
+    mv_dit_kind kind = MV_DIT_UNIVERSAL;
+    if (!strcmp(meta.model, "video_framepack")) kind = MV_DIT_FRAMEPACK;
+    else if (strcmp(meta.model, "video_universal"))
+        s = mv_fail(MV_ERR_FORMAT, "%s: expected a video DiT checkpoint (millivid train), found %s", path, meta.model);
+    if (!s && (s = mv_dit_create(m, &meta.config, kind, 0))) mv_fail_prefix(s, "%s: stored config", path);
+    if (!s) s = mv_ckpt_load_params(&f, &m->params, "");
+    mv_st_close(&f);
+    if (s) {
+        mv_dit_free(m);
+        return s;
+    }
+    if (meta_out) *meta_out = meta;
+    return MV_OK;
 }
 
 /* ------------------------------------------------------------------ activations */
@@ -506,100 +528,108 @@ void mv_dit_fp_backward(mv_dit *m, mv_dit_acts *a, const float *dv) {
 
 /* ------------------------------------------------------------------ cached sampling path */
 
-/* Attention of Tq queries over Tc cached keys then the Tq own keys (all allowed).
- * out, q, k, v: [B, Tq, D]; kc, vc: [B, Tc, D]; head-major channels. */
+/* Attention of Tq queries over Tc cached keys then the Tq own keys (all allowed), through GEMMs.
+ * out, q, k, v: [B, Tq, D]; kc, vc: [B, Tc, D]; head-major channels.
+ * kall, vall: [Tc + Tq, D] and sc: [Tq, Tc + Tq] scratch. */
 static void attend_cached(float *out, const float *q, const float *k, const float *v, const float *kc,
-                          const float *vc, int B, int Tq, int Tc, int H, int dh) {
+                          const float *vc, float *kall, float *vall, float *sc, int B, int Tq, int Tc, int H,
+                          int dh) {
     int D = H * dh, S = Tc + Tq;
     float scale = 1.0f / sqrtf((float)dh);
-#pragma omp parallel
-    {
-        float *sc = malloc((size_t)S * sizeof(float));
-        double *acc = malloc((size_t)dh * sizeof(double));
-        MV_ASSERT(sc && acc);
-#pragma omp for collapse(3) schedule(static)
-        for (int b = 0; b < B; b++)
-            for (int h = 0; h < H; h++)
-                for (int i = 0; i < Tq; i++) {
-                    const float *qi = q + ((size_t)b * Tq + i) * D + h * dh;
-                    float mx = -INFINITY;
-                    for (int s = 0; s < S; s++) {
-                        const float *ks = s < Tc ? kc + ((size_t)b * Tc + s) * D + h * dh
-                                                 : k + ((size_t)b * Tq + s - Tc) * D + h * dh;
-                        float dot = 0;
-                        for (int j = 0; j < dh; j++) dot += qi[j] * ks[j];
-                        sc[s] = dot * scale;
-                        mx = fmaxf(mx, sc[s]);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < dh; j++) acc[j] = 0;
-                    for (int s = 0; s < S; s++) {
-                        double p = exp((double)(sc[s] - mx));
-                        sum += p;
-                        const float *vs = s < Tc ? vc + ((size_t)b * Tc + s) * D + h * dh
-                                                 : v + ((size_t)b * Tq + s - Tc) * D + h * dh;
-                        for (int j = 0; j < dh; j++) acc[j] += p * vs[j];
-                    }
-                    float *oi = out + ((size_t)b * Tq + i) * D + h * dh;
-                    for (int j = 0; j < dh; j++) oi[j] = (float)(acc[j] / sum);
+    for (int b = 0; b < B; b++) {
+        if (Tc) {
+            memcpy(kall, kc + (size_t)b * Tc * D, (size_t)Tc * D * sizeof(float));
+            memcpy(vall, vc + (size_t)b * Tc * D, (size_t)Tc * D * sizeof(float));
+        }
+        memcpy(kall + (size_t)Tc * D, k + (size_t)b * Tq * D, (size_t)Tq * D * sizeof(float));
+        memcpy(vall + (size_t)Tc * D, v + (size_t)b * Tq * D, (size_t)Tq * D * sizeof(float));
+        for (int h = 0; h < H; h++) {
+            const float *qh = q + (size_t)b * Tq * D + h * dh;
+            mv_sgemm(0, 1, Tq, S, dh, scale, qh, D, kall + h * dh, D, 0.0f, sc, S);
+#pragma omp parallel for schedule(static)
+            for (int i = 0; i < Tq; i++) {
+                float *row = sc + (size_t)i * S, mx = -INFINITY;
+                for (int j = 0; j < S; j++) mx = fmaxf(mx, row[j]);
+                double sum = 0;
+                for (int j = 0; j < S; j++) {
+                    row[j] = expf(row[j] - mx);
+                    sum += row[j];
                 }
-        free(sc);
-        free(acc);
+                float inv = (float)(1.0 / sum);
+                for (int j = 0; j < S; j++) row[j] *= inv;
+            }
+            mv_sgemm(0, 0, Tq, dh, S, 1.0f, sc, S, vall + h * dh, D, 0.0f, out + (size_t)b * Tq * D + h * dh, D);
+        }
     }
 }
 
-static size_t infer_work_floats(int D, size_t n) { return n * (size_t)(24 * D + 4); }
+/* Linear(SiLU(cu)) for the U distinct conditions, expanded to one row per token: out [n, O]. */
+static void ada_expand(float *out, float *tmp_sc, float *tmp_u, const float *cu, const int *uidx, int U, int n,
+                       const float *w, const float *b, int D, int O) {
+    silu_forward(tmp_sc, cu, (size_t)U * D);
+    linear_forward(tmp_u, tmp_sc, w, b, U, D, O);
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++) memcpy(out + (size_t)i * O, tmp_u + (size_t)uidx[i] * O, (size_t)O * sizeof(float));
+}
+
+/* block_infer scratch for n = B*Tq query tokens attending over at most S keys per sample. */
+static size_t infer_work_floats(int D, size_t n, size_t Tq, size_t S) {
+    return n * (size_t)(24 * D + 4) + 2 * S * D + MV_MAX(Tq * S, n * 64 /* lse */);
+}
 
 /* One adaLN-Zero block (§0) for inference on Tq tokens per sample that attend to Tc cached
- * context keys/values plus themselves. x [B, Tq, D] updated in place; c [B, Tq, D];
- * kout/vout [B, Tq, D] receive this block's normalised keys and values (may be NULL). */
-static void block_infer(const mv_dit *m, int bi, float *x, const float *c, const float *kc, const float *vc,
-                        float *kout, float *vout, float *work, int B, int Tq, int Tc) {
+ * context keys/values plus themselves. x [B, Tq, D] updated in place;
+ * kout/vout [B, Tq, D] receive this block's normalised keys and values (may be NULL).
+ * Conditions: cu [U, D] distinct rows, uidx [B*Tq] the row of every token. */
+static void block_infer(const mv_dit *m, int bi, float *x, const float *cu, const int *uidx, int U,
+                        const float *kc, const float *vc, float *kout, float *vout, float *work, int B, int Tq,
+                        int Tc) {
     const mv_block *blk = &m->blocks[bi];
     const mv_params *p = &m->params;
     int D = m->D, H = m->heads, dh = D / H;
     size_t n = (size_t)B * Tq, nD = n * D;
     float *sc = work, *ada = sc + nD, *ln = ada + 6 * nD, *mod = ln + nD, *qkv = mod + nD, *q = qkv + 3 * nD,
           *k = q + nD, *v = k + nD, *att = v + nD, *h = att + nD /* 4nD */, *mean = h + 4 * nD,
-          *rstd = mean + n, *rr = rstd + n /* [n*H] */;
+          *rstd = mean + n, *rr = rstd + n /* [n*H] */, *kall = h + 4 * nD + 2 * n + 4 * nD /* past rr */,
+          *vall = kall + (size_t)(Tc + Tq) * D, *scores = vall + (size_t)(Tc + Tq) * D;
     float *qn = ln, *kn = mod, *proj = sc, *hg = qkv; /* reuse dead buffers; qkv+3nD .. covered */
-    silu_forward(sc, c, nD);
-    linear_forward(ada, sc, mv_params_data(p, blk->ada_w), mv_params_data(p, blk->ada_b), (int)n, D, 6 * D);
+    ada_expand(ada, sc, qkv /* 6 nD: qkv, q, k, v, dead until below */, cu, uidx, U, (int)n,
+               mv_params_data(p, blk->ada_w), mv_params_data(p, blk->ada_b), D, 6 * D);
     layernorm_forward(ln, mean, rstd, x, NULL, NULL, (int)n, D, LN_EPS);
     modulate_forward(mod, ln, ada, ada + D, 6 * D, (int)n, D);
-    linear_forward(qkv, mod, mv_params_data(p, blk->qkv_w), mv_params_data(p, blk->qkv_b), (int)n, D, 3 * D);
-    for (size_t i = 0; i < n; i++) {
-        memcpy(q + i * D, qkv + i * 3 * D, D * sizeof(float));
-        memcpy(k + i * D, qkv + i * 3 * D + D, D * sizeof(float));
-        memcpy(v + i * D, qkv + i * 3 * D + 2 * D, D * sizeof(float));
-    }
+    const float *wqkv = mv_params_data(p, blk->qkv_w), *bqkv = mv_params_data(p, blk->qkv_b);
+    float *qkv_out[3] = {q, k, v};
+    for (int j = 0; j < 3; j++) /* the q, k, v thirds of attn.qkv as three GEMMs */
+        linear_forward(qkv_out[j], mod, wqkv + (size_t)j * D * D, bqkv + (size_t)j * D, (int)n, D, D);
     rmsnorm_forward(qn, rr, q, mv_params_data(p, blk->qnorm_w), (int)(n * H), dh, RMS_EPS);
     rmsnorm_forward(kn, rr, k, mv_params_data(p, blk->knorm_w), (int)(n * H), dh, RMS_EPS);
     if (kout) memcpy(kout, kn, nD * sizeof(float));
     if (vout) memcpy(vout, v, nD * sizeof(float));
-    attend_cached(att, qn, kn, v, kc, vc, B, Tq, Tc, H, dh);
+    if (Tc) attend_cached(att, qn, kn, v, kc, vc, kall, vall, scores, B, Tq, Tc, H, dh);
+    else attention_forward(att, scores /* lse [B, H, Tq] */, qn, kn, v, NULL, B, Tq, H, dh);
     linear_forward(proj, att, mv_params_data(p, blk->proj_w), mv_params_data(p, blk->proj_b), (int)n, D, D);
     gate_residual_forward(x, ada + 2 * D, proj, 6 * D, (int)n, D);
     layernorm_forward(ln, mean, rstd, x, NULL, NULL, (int)n, D, LN_EPS);
     modulate_forward(mod, ln, ada + 3 * D, ada + 4 * D, 6 * D, (int)n, D);
     linear_forward(h, mod, mv_params_data(p, blk->fc1_w), mv_params_data(p, blk->fc1_b), (int)n, D, 4 * D);
-    gelu_forward(hg, h, 4 * nD); /* hg spans qkv, q (4 nD), dead by now */
+    mv_block_gelu_forward(hg, h, 4 * nD); /* hg spans qkv, q (4 nD), dead by now */
     linear_forward(att, hg, mv_params_data(p, blk->fc2_w), mv_params_data(p, blk->fc2_b), (int)n, 4 * D, D);
     gate_residual_forward(x, ada + 5 * D, att, 6 * D, (int)n, D);
 }
 
 /* Embeds the selected tokens (idx [B, Tsel] into each sample's T tokens): e [B*Tsel, D] (patchify +
- * position) and c [B*Tsel, D]. e_all [B*T, D]: patch embeddings of all tokens (FramePack) or NULL
- * (universal: computed from x [B, T, C] here). */
-static void embed_subset(const mv_dit *m, float *e, float *c, float *work, const int *idx, int Tsel,
-                         const float *x, const float *e_all, const mv_dit_tokens *tk) {
-    int B = tk->B, T = tk->T, D = m->D, n = B * Tsel;
-    int *ib = malloc((size_t)n * 5 * sizeof(int));
+ * position) and the conditions. c depends only on (t, level, action if kept), so it is computed once per
+ * distinct condition: cu [U, D] and uidx [B*Tsel] (row of cu of every token); returns U.
+ * e_all [B*T, D]: patch embeddings of all tokens (FramePack) or NULL (universal: from x [B, T, C]). */
+static int embed_subset(const mv_dit *m, float *e, float *cu, int *uidx, float *work, const int *idx, int Tsel,
+                        const float *x, const float *e_all, const mv_dit_tokens *tk) {
+    int B = tk->B, T = tk->T, D = m->D, n = B * Tsel, U = 0;
+    int *ib = malloc((size_t)n * 6 * sizeof(int));
     float *tt = malloc((size_t)n * sizeof(float));
     uint8_t *keep = malloc((size_t)n);
     int *rel = malloc((size_t)B * T * sizeof(int));
     MV_ASSERT(ib && tt && keep && rel);
-    int *fr = ib, *lv = ib + n, *rw = ib + 2 * n, *cl = ib + 3 * n, *ac = ib + 4 * n;
+    int *fr = ib, *lv = ib + n, *rw = ib + 2 * n, *cl = ib + 3 * n, *ac = ib + 4 * n, *ul = ib + 5 * n;
     frames_relative(rel, tk->frame, B, T);
     float *xs = work; /* [n, C] */
     for (int b = 0; b < B; b++)
@@ -607,28 +637,48 @@ static void embed_subset(const mv_dit *m, float *e, float *c, float *work, const
             int o = b * Tsel + s;
             size_t src = (size_t)b * T + idx[o];
             fr[o] = rel[src];
-            lv[o] = tk->level[src];
             rw[o] = tk->row[src];
             cl[o] = tk->col[src];
-            ac[o] = tk->action[src];
-            tt[o] = tk->t[src];
-            keep[o] = tk->keep_cond ? tk->keep_cond[b] : 1;
             if (e_all) memcpy(e + (size_t)o * D, e_all + src * D, D * sizeof(float));
             else memcpy(xs + (size_t)o * m->C, x + src * m->C, m->C * sizeof(float));
+            /* distinct conditions: (t, level, action or -1 when dropped) */
+            float t = tk->t[src];
+            int l = tk->level[src], a = (tk->keep_cond && !tk->keep_cond[b]) ? -1 : tk->action[src];
+            int u = 0;
+            while (u < U && !(tt[u] == t && ul[u] == l && ac[u] == a)) u++;
+            if (u == U) tt[U] = t, ul[U] = l, ac[U] = a, keep[U] = 1, U++;
+            uidx[o] = u;
         }
+    (void)lv;
     if (!e_all)
         linear_forward(e, xs, mv_params_data(&m->params, m->patch_w[0]), mv_params_data(&m->params, m->patch_b[0]),
                        n, m->C, D);
     float *te_in = work, *te1 = te_in + (size_t)n * TEMB_DIM, *te1s = te1 + (size_t)n * D;
     add_pos(e, te_in, fr, rw, cl, n, D);
-    cond_forward(m, c, te_in, te1, te1s, tt, lv, ac, keep, n);
+    cond_forward(m, cu, te_in, te1, te1s, tt, ul, ac, keep, U);
     free(ib);
     free(tt);
     free(keep);
     free(rel);
+    return U;
+}
+
+/* Final layer for inference: out [n, C] from features x [n, D] and the distinct conditions. */
+static void final_infer(const mv_dit *m, float *out, float *work, const float *x, const float *cu, const int *uidx,
+                        int U, int n) {
+    const mv_params *p = &m->params;
+    size_t nD = (size_t)n * m->D;
+    float *fm = work, *sc = fm + 2 * nD, *fu = sc + nD, *lnf = fu + 2 * nD, *modf = lnf + nD, *mean = modf + nD,
+          *rstd = mean + n;
+    ada_expand(fm, sc, fu, cu, uidx, U, n, mv_params_data(p, m->final_ada_w), mv_params_data(p, m->final_ada_b),
+               m->D, 2 * m->D);
+    layernorm_forward(lnf, mean, rstd, x, NULL, NULL, n, m->D, LN_EPS);
+    modulate_forward(modf, lnf, fm, fm + m->D, 2 * m->D, n, m->D);
+    linear_forward(out, modf, mv_params_data(p, m->final_w), mv_params_data(p, m->final_b), n, m->D, m->C);
 }
 
 void mv_dit_cache_free(mv_dit_cache *cache) {
+    free(cache->uidx);
     free(cache->ctx_idx);
     free(cache->den_idx);
     mv_free(cache->k);
@@ -667,12 +717,15 @@ static mv_status cache_split(mv_dit_cache *cache, const mv_dit_tokens *tk) {
 }
 
 static mv_status cache_reserve(const mv_dit *m, mv_dit_cache *cache, int B, int T) {
-    size_t need = MV_MAX(infer_work_floats(m->D, (size_t)B * T), (size_t)B * T * (TEMB_DIM + 3 * m->D + m->C));
+    size_t need = MV_MAX(infer_work_floats(m->D, (size_t)B * T, T, T), (size_t)B * T * (TEMB_DIM + 3 * m->D + m->C));
     need += 2 * (size_t)B * T * m->D; /* x and c of the processed tokens */
     if (cache->work_floats < need) {
         mv_free(cache->work);
+        free(cache->uidx);
         cache->work_floats = 0;
-        if (!(cache->work = mv_alloc(need * sizeof(float)))) return mv_fail(MV_ERR_NOMEM, "dit: out of memory");
+        cache->work = mv_alloc(need * sizeof(float));
+        cache->uidx = malloc((size_t)B * T * sizeof(int));
+        if (!cache->work || !cache->uidx) return mv_fail(MV_ERR_NOMEM, "dit: out of memory");
         cache->work_floats = need;
     }
     size_t kv = (size_t)m->depth * B * MV_MAX(cache->Tc, 1) * m->D;
@@ -686,43 +739,70 @@ static mv_status cache_reserve(const mv_dit *m, mv_dit_cache *cache, int B, int 
     return MV_OK;
 }
 
+/* Runs the tokens idx [B, Tsel] of every sample through the blocks; they attend to the cache's
+ * Tc context keys/values (Tc = 0: only to themselves). store_kv: keep their keys/values as the cache.
+ * out (may be NULL): the final layer's v for these tokens, written at their rows of out [B, T, C]. */
+static void run_subset(const mv_dit *m, mv_dit_cache *cache, float *out, const float *x, const float *e_all,
+                       const mv_dit_tokens *tk, const int *idx, int Tsel, int Tc, int store_kv) {
+    int B = tk->B, T = tk->T, D = m->D, n = B * Tsel;
+    size_t nD = (size_t)B * cache->Tc * D;
+    float *xs = cache->work, *cu = xs + (size_t)B * T * D, *work = cu + (size_t)B * T * D;
+    int U = embed_subset(m, xs, cu, cache->uidx, work, idx, Tsel, x, e_all, tk);
+    for (int i = 0; i < m->depth; i++) {
+        const float *kc = Tc ? cache->k + i * nD : NULL, *vc = Tc ? cache->v + i * nD : NULL;
+        block_infer(m, i, xs, cu, cache->uidx, U, kc, vc, store_kv ? cache->k + i * nD : NULL,
+                    store_kv ? cache->v + i * nD : NULL, work, B, Tsel, Tc);
+    }
+    if (!out) return;
+    float *o = work + 7 * (size_t)n * D + 2 * (size_t)n; /* after final_infer's scratch */
+    final_infer(m, o, work, xs, cu, cache->uidx, U, n);
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < Tsel; s++)
+            memcpy(out + ((size_t)b * T + idx[b * Tsel + s]) * m->C, o + ((size_t)b * Tsel + s) * m->C,
+                   m->C * sizeof(float));
+}
+
 static mv_status cache_build_common(const mv_dit *m, mv_dit_cache *cache, const float *x, const float *e_all,
                                     const mv_dit_tokens *tk) {
     if (!m->context_cache) return mv_fail(MV_ERR_ARG, "dit: model was not trained with dit.context_cache=1");
     MV_TRY(check_tokens(m, tk, (size_t)tk->B * tk->T, tk->T));
     MV_TRY(cache_split(cache, tk));
     MV_TRY(cache_reserve(m, cache, tk->B, tk->T));
-    int B = tk->B, Tc = cache->Tc, D = m->D;
-    size_t nD = (size_t)B * Tc * D;
-    float *xs = cache->work, *cs = xs + (size_t)B * tk->T * D, *work = cs + (size_t)B * tk->T * D;
-    if (!Tc) return MV_OK;
-    embed_subset(m, xs, cs, work, cache->ctx_idx, Tc, x, e_all, tk);
-    for (int i = 0; i < m->depth; i++)
-        block_infer(m, i, xs, cs, NULL, NULL, cache->k + i * nD, cache->v + i * nD, work, B, Tc, 0);
+    if (cache->Tc) run_subset(m, cache, NULL, x, e_all, tk, cache->ctx_idx, cache->Tc, 0, 1);
     return MV_OK;
 }
 
 static mv_status forward_cached_common(const mv_dit *m, mv_dit_cache *cache, float *out, const float *x,
                                        const float *e_all, const mv_dit_tokens *tk) {
     MV_TRY(check_tokens(m, tk, (size_t)tk->B * tk->T, tk->T));
-    int B = tk->B, T = tk->T, D = m->D, Tc = cache->Tc, Td = cache->Td;
+    int B = tk->B, T = tk->T, Tc = cache->Tc, Td = cache->Td;
     if (B != cache->B || T != Tc + Td) return mv_fail(MV_ERR_SHAPE, "dit: tokens do not match the context cache");
-    size_t nD = (size_t)B * Tc * D;
-    float *xs = cache->work, *cs = xs + (size_t)B * T * D, *work = cs + (size_t)B * T * D;
     memset(out, 0, (size_t)B * T * m->C * sizeof(float));
-    if (!Td) return MV_OK;
-    embed_subset(m, xs, cs, work, cache->den_idx, Td, x, e_all, tk);
-    for (int i = 0; i < m->depth; i++)
-        block_infer(m, i, xs, cs, cache->k + i * nD, cache->v + i * nD, NULL, NULL, work, B, Td, Tc);
-    int n = B * Td;
-    float *sc = work, *fm = sc + (size_t)n * D, *lnf = fm + 2 * (size_t)n * D, *modf = lnf + (size_t)n * D,
-          *mean = modf + (size_t)n * D, *rstd = mean + n, *o = rstd + n;
-    final_forward(m, o, sc, fm, lnf, mean, rstd, modf, xs, cs, n);
-    for (int b = 0; b < B; b++)
-        for (int s = 0; s < Td; s++)
-            memcpy(out + ((size_t)b * T + cache->den_idx[b * Td + s]) * m->C, o + ((size_t)b * Td + s) * m->C,
-                   m->C * sizeof(float));
+    if (Td) run_subset(m, cache, out, x, e_all, tk, cache->den_idx, Td, Tc, 0);
     return MV_OK;
+}
+
+/* Inference forward of all tokens without a cache (models without context_cache). */
+static mv_status forward_infer_common(const mv_dit *m, mv_dit_cache *work, float *out, const float *x,
+                                      const float *e_all, const mv_dit_tokens *tk) {
+    if (m->context_cache) return mv_fail(MV_ERR_ARG, "dit: context-cache models use the cached path");
+    MV_TRY(check_tokens(m, tk, (size_t)tk->B * tk->T, tk->T));
+    int B = tk->B, T = tk->T;
+    if (work->B != B || work->Tc + work->Td != T || work->Tc != 0) {
+        free(work->den_idx);
+        work->den_idx = malloc((size_t)B * T * sizeof(int));
+        if (!work->den_idx) return mv_fail(MV_ERR_NOMEM, "dit: out of memory");
+        for (int i = 0; i < B * T; i++) work->den_idx[i] = i % T;
+        work->B = B, work->Tc = 0, work->Td = T;
+        MV_TRY(cache_reserve(m, work, B, T));
+    }
+    run_subset(m, work, out, x, e_all, tk, work->den_idx, T, 0, 0);
+    return MV_OK;
+}
+
+mv_status mv_dit_forward_infer(const mv_dit *m, mv_dit_cache *work, float *v, const float *x, const mv_dit_tokens *tk) {
+    if (m->kind != MV_DIT_UNIVERSAL) return mv_fail(MV_ERR_ARG, "dit: mv_dit_forward_infer needs a universal model");
+    return forward_infer_common(m, work, v, x, NULL, tk);
 }
 
 mv_status mv_dit_cache_build(const mv_dit *m, mv_dit_cache *cache, const float *x, const mv_dit_tokens *tk) {
@@ -782,6 +862,21 @@ mv_status mv_dit_fp_cache_build(const mv_dit *m, mv_dit_cache *cache, const floa
     fp_prep fp;
     mv_status s = fp_prepare(m, &fp, x, t, action, B);
     if (!s) s = cache_build_common(m, cache, NULL, fp.e, &fp.tk);
+    fp_prep_free(&fp);
+    return s;
+}
+
+mv_status mv_dit_fp_forward_infer(const mv_dit *m, mv_dit_cache *work, float *v, const float *x, const float *t,
+                                  const int *action, int B) {
+    if (m->kind != MV_DIT_FRAMEPACK) return mv_fail(MV_ERR_ARG, "dit: mv_dit_fp_forward_infer needs a FramePack model");
+    int T = m->fp_tokens, Tden = m->fp_denoise * m->grid0 * m->grid0;
+    fp_prep fp;
+    mv_status s = fp_prepare(m, &fp, x, t, action, B);
+    if (!s) s = forward_infer_common(m, work, fp.out, NULL, fp.e, &fp.tk);
+    if (!s)
+        for (int b = 0; b < B; b++)
+            memcpy(v + (size_t)b * Tden * m->C, fp.out + ((size_t)b * T + T - Tden) * m->C,
+                   (size_t)Tden * m->C * sizeof(float));
     fp_prep_free(&fp);
     return s;
 }

@@ -16,6 +16,7 @@
 #include "core/config.h"
 #include "core/params.h"
 #include "models/block.h"
+#include "models/checkpoint.h"
 
 typedef enum { MV_DIT_UNIVERSAL = 0, MV_DIT_FRAMEPACK = 1 } mv_dit_kind;
 
@@ -64,14 +65,15 @@ typedef struct {
     mv_block_acts *blocks; /* [depth] */
 } mv_dit_acts;
 
-/* Context keys/values per block for the cached sampling path. */
+/* Context keys/values per block for the cached sampling path (zero-initialise before first use; also
+ * the reusable scratch of the inference forward). */
 typedef struct {
     int B, Tc, Td, depth, D;
     int *ctx_idx, *den_idx; /* [B, Tc], [B, Td] token indices of context / other tokens */
+    int *uidx;              /* [B * T] distinct-condition row of each processed token */
     float *k, *v;           /* [depth, B, Tc, D] normalised keys and values of the context tokens */
     float *work;            /* scratch */
     size_t work_floats;
-    int max_T;
 } mv_dit_cache;
 
 const char *mv_dit_kind_name(mv_dit_kind k); /* "universal", "framepack" */
@@ -82,6 +84,10 @@ mv_status mv_dit_create(mv_dit *m, const mv_config *cfg, mv_dit_kind kind, int w
 /* Official initialisation (§0) from a seed. */
 void mv_dit_init_weights(mv_dit *m, uint64_t seed);
 void mv_dit_free(mv_dit *m);
+/* Opens a video-DiT checkpoint (millivid train), builds the model from its stored config (kind from
+ * millivid_model: video_universal / video_framepack) and loads the weights (inference only).
+ * meta (may be NULL) receives the file's metadata: variant = the method, config, ae_hash, step. */
+mv_status mv_dit_load(mv_dit *m, const char *path, mv_ckpt_meta *meta);
 
 mv_status mv_dit_acts_alloc(mv_dit_acts *a, const mv_dit *m, int max_batch, int max_seq);
 void mv_dit_acts_free(mv_dit_acts *a);
@@ -110,6 +116,13 @@ mv_status mv_dit_cache_build(const mv_dit *m, mv_dit_cache *cache, const float *
 mv_status mv_dit_forward_cached(const mv_dit *m, mv_dit_cache *cache, float *v, const float *x,
                                 const mv_dit_tokens *tk);
 void mv_dit_cache_free(mv_dit_cache *cache);
+/* Fast inference forward (no saved activations; adaLN computed once per distinct condition) for models
+ * without context_cache: v [B, T, C] for every token, equal to mv_dit_forward. `work` is an
+ * mv_dit_cache (zero-initialised, freed with mv_dit_cache_free) used as reusable scratch. */
+mv_status mv_dit_forward_infer(const mv_dit *m, mv_dit_cache *work, float *v, const float *x,
+                               const mv_dit_tokens *tk);
+mv_status mv_dit_fp_forward_infer(const mv_dit *m, mv_dit_cache *work, float *v, const float *x, const float *t,
+                                  const int *action, int B);
 /* The same for FramePack (context = every token but the last n_d * T0): x [B, F, T0, C], t [B, F],
  * action [B, F]; v [B, n_d, T0, C]. */
 mv_status mv_dit_fp_cache_build(const mv_dit *m, mv_dit_cache *cache, const float *x, const float *t,

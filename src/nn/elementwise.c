@@ -3,12 +3,13 @@
 
 #include "core/core.h"
 #include "nn/nn.h"
+#include "nn/nn_internal.h"
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_C 0.044715f
 
 void gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
@@ -16,7 +17,7 @@ void gelu_forward(float *out, const float *inp, size_t n) {
 }
 
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
@@ -26,12 +27,12 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
 }
 
 void silu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = inp[i] / (1.0f + expf(-inp[i]));
 }
 
 void silu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float s = 1.0f / (1.0f + expf(-inp[i]));
         dinp[i] += dout[i] * s * (1.0f + inp[i] * (1.0f - s));
@@ -39,18 +40,18 @@ void silu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
 }
 
 void tanh_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
 }
 
 void tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
 }
 
 void modulate_forward(float *out, const float *x, const float *shift, const float *scale, int ld,
                       int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NN_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C, *sh = shift + (size_t)n * ld, *sc = scale + (size_t)n * ld;
         float *o = out + (size_t)n * C;
@@ -60,7 +61,7 @@ void modulate_forward(float *out, const float *x, const float *shift, const floa
 
 void modulate_backward(float *dx, float *dshift, float *dscale, /* [N,C], rows of stride ld */
                        const float *dout, const float *x, const float *scale, int ld, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NN_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *g = dout + (size_t)n * C, *xr = x + (size_t)n * C;
         const float *sc = scale + (size_t)n * ld;
@@ -73,7 +74,7 @@ void modulate_backward(float *dx, float *dshift, float *dscale, /* [N,C], rows o
 }
 
 void gate_residual_forward(float *x, const float *gate, const float *y, int ld, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NN_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *g = gate + (size_t)n * ld, *yr = y + (size_t)n * C;
         float *xr = x + (size_t)n * C;
@@ -83,7 +84,7 @@ void gate_residual_forward(float *x, const float *gate, const float *y, int ld, 
 
 void gate_residual_backward(float *dgate, float *dy, const float *dx, const float *gate,
                             const float *y, int ld, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NN_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *g = gate + (size_t)n * ld, *yr = y + (size_t)n * C, *d = dx + (size_t)n * C;
         for (int c = 0; c < C; c++) {
@@ -94,7 +95,7 @@ void gate_residual_backward(float *dgate, float *dy, const float *dx, const floa
 }
 
 void embedding_forward(float *out, const int *idx, const float *table, int N, int D) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * D >= NN_PAR_MIN)
     for (int n = 0; n < N; n++)
         memcpy(out + (size_t)n * D, table + (size_t)idx[n] * D, sizeof(float) * (size_t)D);
 }
@@ -110,7 +111,7 @@ void embedding_backward(float *dtable, const float *dout, const int *idx, int N,
 
 void patchify(float *patches, const float *img, int H, int W, int P) {
     int gh = H / P, gw = W / P;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)H * W * 3 >= NN_PAR_MIN)
     for (int pi = 0; pi < gh; pi++)
         for (int pj = 0; pj < gw; pj++) {
             float *p = patches + ((size_t)pi * gw + pj) * 3 * P * P;
@@ -124,7 +125,7 @@ void patchify(float *patches, const float *img, int H, int W, int P) {
 
 void unpatchify(float *img, const float *patches, int H, int W, int P) {
     int gh = H / P, gw = W / P;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)H * W * 3 >= NN_PAR_MIN)
     for (int pi = 0; pi < gh; pi++)
         for (int pj = 0; pj < gw; pj++) {
             const float *p = patches + ((size_t)pi * gw + pj) * 3 * P * P;
@@ -138,7 +139,7 @@ void unpatchify(float *img, const float *patches, int H, int W, int P) {
 
 void avgpool2x2_forward(float *out, const float *inp, int H, int W, int Ch) {
     int h2 = H / 2, w2 = W / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)H * W * Ch >= NN_PAR_MIN)
     for (int i = 0; i < h2; i++)
         for (int j = 0; j < w2; j++) {
             const float *a = inp + ((size_t)(2 * i) * W + 2 * j) * Ch, *b = a + Ch;
@@ -150,7 +151,7 @@ void avgpool2x2_forward(float *out, const float *inp, int H, int W, int Ch) {
 
 void avgpool2x2_backward(float *dinp, const float *dout, int H, int W, int Ch) {
     int h2 = H / 2, w2 = W / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)H * W * Ch >= NN_PAR_MIN)
     for (int i = 0; i < h2; i++)
         for (int j = 0; j < w2; j++) {
             float *a = dinp + ((size_t)(2 * i) * W + 2 * j) * Ch, *b = a + Ch;
@@ -176,7 +177,7 @@ float mse_loss_forward(const float *pred, const float *target, const float *mask
     enum { CHUNKS = 64 };
     double denom = mse_denom(mask, N, C), part[CHUNKS] = {0}, total = 0;
     if (denom == 0) return 0.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NN_PAR_MIN)
     for (int k = 0; k < CHUNKS; k++) {
         int n0 = (int)((long)N * k / CHUNKS), n1 = (int)((long)N * (k + 1) / CHUNKS);
         for (int n = n0; n < n1; n++) {
@@ -198,7 +199,7 @@ void mse_loss_backward(float *dpred, const float *pred, const float *target, con
                        const float *wt, int N, int C, float dloss) {
     double denom = mse_denom(mask, N, C);
     if (denom == 0) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NN_PAR_MIN)
     for (int n = 0; n < N; n++) {
         float f = (float)((mask ? mask[n] : 1.0) * (wt ? wt[n] : 1.0) * 2.0 * dloss / denom);
         if (f == 0) continue;

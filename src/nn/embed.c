@@ -3,6 +3,7 @@
 
 #include "core/core.h"
 #include "nn/nn.h"
+#include "nn/nn_internal.h"
 
 /* omega_k = 10000^(-k/(n-1)), k = 0..n-1 (omega_0 = 1 when n == 1). */
 static double sincos_omega(int k, int n) {
@@ -11,7 +12,7 @@ static double sincos_omega(int k, int n) {
 
 void timestep_embedding(float *out, const float *t, int N) {
     enum { NF = 128 };
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N >= 64)
     for (int i = 0; i < N; i++) {
         double s = 1000.0 * (double)t[i];
         float *o = out + (size_t)i * 2 * NF;
@@ -34,7 +35,7 @@ static void sincos_block(float *o, int p, int n) {
 
 void pos2d_embedding(float *out, const int *row, const int *col, int N, int D) {
     int n = D / 4;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N >= 64)
     for (int i = 0; i < N; i++) {
         float *o = out + (size_t)i * D;
         sincos_block(o, col[i], n);
@@ -45,7 +46,7 @@ void pos2d_embedding(float *out, const int *row, const int *col, int N, int D) {
 
 void pos3d_embedding(float *out, const int *frame, const int *row, const int *col, int N, int D) {
     int n = D / 6;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N >= 64)
     for (int i = 0; i < N; i++) {
         float *o = out + (size_t)i * D;
         sincos_block(o, frame[i], n);

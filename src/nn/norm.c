@@ -3,6 +3,7 @@
 
 #include "core/core.h"
 #include "nn/nn.h"
+#include "nn/nn_internal.h"
 
 /* Parameter gradients are reduced over rows in a fixed number of row chunks (independent of the
  * thread count), each chunk summed into its own partial row, then the partials added in order. */
@@ -13,7 +14,7 @@ void layernorm_forward(float *out,   /* [N, C] */
                        float *rstd,  /* [N] saved */
                        const float *inp, const float *w, const float *b, /* [N,C], [C], [C] */
                        int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NN_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *y = out + (size_t)n * C;
@@ -50,7 +51,7 @@ static void sum_partials(float *dw, float *db, const float *part, int nchunks, i
 
 static void layernorm_dinp(float *dinp, const float *dout, const float *inp, const float *w,
                            const float *mean, const float *rstd, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NN_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
         float *dx = dinp + (size_t)n * C;
@@ -99,7 +100,7 @@ void layernorm_backward(float *dinp, float *dw, float *db,  /* [N,C], [C] or NUL
 
 void rmsnorm_forward(float *out, float *rstd, /* [N, C], [N] saved */
                      const float *inp, const float *w, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NN_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *y = out + (size_t)n * C;
@@ -115,7 +116,7 @@ void rmsnorm_backward(float *dinp, float *dw, /* [N, C], [C] */
                       const float *dout, const float *inp, const float *w, const float *rstd,
                       int N, int C) {
     if (dinp) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= NN_PAR_MIN)
         for (int n = 0; n < N; n++) {
             const float *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
             float *dx = dinp + (size_t)n * C;

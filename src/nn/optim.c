@@ -3,6 +3,7 @@
 
 #include "core/core.h"
 #include "nn/nn.h"
+#include "nn/nn_internal.h"
 
 void adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr,
                   float beta1, float beta2, float eps, float weight_decay, long step) {
@@ -12,7 +13,7 @@ void adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
     double bc1 = 1.0 - pow(beta1, (double)step), bc2 = 1.0 - pow(beta2, (double)step);
     float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     float decay = 1.0f - lr * weight_decay;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float g = grad[i];
         float p = param[i] * decay;
@@ -33,7 +34,7 @@ float lr_warmup(float lr, long step, long warmup) {
 float clip_grad_norm(float *grad, size_t n, float max_norm) {
     enum { CHUNKS = 64 };
     double part[CHUNKS] = {0}, sq = 0;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
     for (int k = 0; k < CHUNKS; k++) {
         size_t i0 = n * k / CHUNKS, i1 = n * (k + 1) / CHUNKS;
         double s = 0;
@@ -44,7 +45,7 @@ float clip_grad_norm(float *grad, size_t n, float max_norm) {
     float norm = (float)sqrt(sq);
     if (max_norm > 0 && norm > max_norm) {
         float coef = max_norm / (norm + 1e-6f);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
         for (size_t i = 0; i < n; i++) grad[i] *= coef;
     }
     return norm;

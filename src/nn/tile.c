@@ -141,7 +141,8 @@ void tile_row_softmax_grad(float *s, float *dp, int n, float scale, float lse, f
     for (int j = 0; j < n; j += 16) {
         __mmask16 k = lane_mask(n - j);
         __m512 p = exp512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(k, s + j), vs, vl));
-        __m512 g = _mm512_mul_ps(p, _mm512_sub_ps(_mm512_maskz_loadu_ps(k, dp + j), vd));
+        __m512 g = _mm512_mul_ps(_mm512_mul_ps(p, vs),
+                                 _mm512_sub_ps(_mm512_maskz_loadu_ps(k, dp + j), vd));
         _mm512_mask_storeu_ps(s + j, k, p);
         _mm512_mask_storeu_ps(dp + j, k, g);
     }
@@ -201,7 +202,7 @@ void tile_row_softmax_grad(float *s, float *dp, int n, float scale, float lse, f
     for (int j = 0; j < n; j++) {
         float p = expf(s[j] * scale - lse);
         s[j] = p;
-        dp[j] = p * (dp[j] - D);
+        dp[j] = scale * p * (dp[j] - D);
     }
 }
 #endif

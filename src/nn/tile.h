@@ -20,6 +20,6 @@ void tile_axpy(float *y, const float *x, int n, float s);
 float tile_row_max(const float *s, int n);
 /* s[j] = exp(scale * s[j] - m) in place (-inf -> 0); returns the sum. */
 float tile_row_exp(float *s, int n, float scale, float m);
-/* p = exp(scale * s - lse); s = p; dp = p * (dp - D). */
+/* p = exp(scale * s - lse); s = p; dp = scale * p * (dp - D). */
 void tile_row_softmax_grad(float *s, float *dp, int n, float scale, float lse, float D);
 #endif

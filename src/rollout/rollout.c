@@ -90,7 +90,8 @@ static mv_status denoise_universal(void *ctx, const float *x_t, const float *t, 
     mv_dit_tokens tk = {1, r->ntok, r->frame, r->level, r->row, r->col, t, r->action, &keep, r->ctxf};
     r->calls++;
     r->tokens_done += r->ntok;
-    if (!r->use_cache) return mv_dit_forward(r->model, &r->acts, v, x_t, &tk);
+    if (!r->model->context_cache) return mv_dit_forward_infer(r->model, &r->cache[0], v, x_t, &tk);
+    if (!r->use_cache) return mv_dit_forward(r->model, &r->acts, v, x_t, &tk); /* masked full forward */
     int b = keep_cond ? 0 : 1;
     if (!r->built[b]) {
         MV_TRY(mv_dit_cache_build(r->model, &r->cache[b], x_t, &tk));
@@ -106,7 +107,9 @@ static mv_status denoise_framepack(void *ctx, const float *x_t, const float *t, 
     for (int f = 0; f < F; f++) r->tfr[f] = t[(size_t)f * T0];
     r->calls++;
     r->tokens_done += m->fp_tokens;
-    if (r->use_cache) {
+    if (!m->context_cache) {
+        MV_TRY(mv_dit_fp_forward_infer(m, &r->cache[0], r->vfp, x_t, r->tfr, r->afr, 1));
+    } else if (r->use_cache) {
         if (!r->built[0]) {
             MV_TRY(mv_dit_fp_cache_build(m, &r->cache[0], x_t, r->tfr, r->afr, 1));
             r->built[0] = 1;
@@ -249,7 +252,7 @@ static mv_status roll_alloc(roll *r) {
     ok &= (r->cells = malloc((size_t)s->levels * s->N * sizeof(mv_cell))) != NULL;
     if (!ok) return mv_fail(MV_ERR_NOMEM, "rollout: out of memory");
     for (int i = 0; i < st->N; i++) st->held[i] = -1;
-    if (!r->use_cache) MV_TRY(mv_dit_acts_alloc(&r->acts, m, 1, fp ? m->fp_tokens : r->Tmax));
+    if (!r->use_cache && m->context_cache) MV_TRY(mv_dit_acts_alloc(&r->acts, m, 1, fp ? m->fp_tokens : r->Tmax));
     return MV_OK;
 }
 

@@ -182,10 +182,11 @@ static mv_status index_write(const mv_world_params *p, const char *dir) {
 }
 
 /* ---------------- writer ---------------- */
+#define DS_BATCH 16 /* frames rendered per parallel region */
 typedef struct {
     mv_npy_writer *frames, *actions;
     float *a6;    /* [T, 6] */
-    uint8_t *rgb; /* [S, S, 3] */
+    uint8_t *rgb; /* [DS_BATCH, S, S, 3] */
     mv_progress prog;
 } ds_state;
 
@@ -201,12 +202,13 @@ static mv_status ds_video(const mv_world_params *p, ds_state *s, const char *dir
         snprintf(path, sizeof path, "%s/videos/%05d.mp4", dir, v);
         if ((st = mv_video_writer_open(&vw, path, S, S, 20, 18)) != MV_OK) goto fail;
     }
-    for (int i = 0; i < T; i++) {
-        const float *q = s->a6 + (size_t)i * 6;
-        mv_world_render(w, q[1], q[2], q[3], q[4], q[5], S, s->rgb);
-        if ((st = mv_npy_writer_append(s->frames, s->rgb, (size_t)S * S * 3)) != MV_OK) goto fail;
-        if (vw && (st = mv_video_writer_add(vw, s->rgb)) != MV_OK) goto fail;
-        if (!p->quiet) mv_progress_update(&s->prog, (long)v * T + i + 1, NULL);
+    for (int i0 = 0; i0 < T; i0 += DS_BATCH) {
+        int nb = MV_MIN(DS_BATCH, T - i0);
+        if ((st = mv_world_render_batch(w, s->a6 + (size_t)i0 * 6, nb, S, s->rgb)) != MV_OK) goto fail;
+        if ((st = mv_npy_writer_append(s->frames, s->rgb, (size_t)nb * S * S * 3)) != MV_OK) goto fail;
+        for (int i = 0; vw && i < nb; i++)
+            if ((st = mv_video_writer_add(vw, s->rgb + (size_t)i * S * S * 3)) != MV_OK) goto fail;
+        if (!p->quiet) mv_progress_update(&s->prog, (long)v * T + i0 + nb, NULL);
     }
     if ((st = mv_npy_writer_append(s->actions, s->a6, sizeof(float) * 6 * (size_t)T)) != MV_OK) goto fail;
     if (vw) {
@@ -228,7 +230,7 @@ mv_status mv_world_write_dataset(const mv_world_params *p) {
     ds_state s = {0};
     mv_status st = MV_ERR_NOMEM;
     s.a6 = malloc(sizeof(float) * 6 * (size_t)T);
-    s.rgb = malloc((size_t)S * S * 3);
+    s.rgb = malloc((size_t)DS_BATCH * S * S * 3);
     if (!s.a6 || !s.rgb) {
         st = mv_fail(MV_ERR_NOMEM, "world: out of memory");
         goto fail;

@@ -53,47 +53,72 @@ static void shade(const mv_world *w, const ray_hit *h, const float o[3], const f
     for (int k = 0; k < 3; k++) rgb[k] = c[k] + (sky[k] - c[k]) * f;
 }
 
-static inline void dda_setup(const float o[3], const float d[3], float t0, int c[3], int step[3],
-                             float td[3], float tm[3]) {
-    for (int a = 0; a < 3; a++) {
-        c[a] = (int)floorf(o[a] + d[a] * t0);
-        step[a] = d[a] > 0 ? 1 : -1;
-        float ad = fabsf(d[a]);
-        td[a] = 1.0f / (ad > 1e-6f ? ad : 1e-6f);
-        tm[a] = (step[a] > 0 ? (float)(c[a] + 1) - o[a] : o[a] - (float)c[a]) * td[a];
-    }
+/* DDA state in scalars (no indexed arrays, so it stays in registers). */
+typedef struct {
+    int cx, cy, cz, sx, sy, sz;
+    float ox, oy, oz, dx, dy, dz, tdx, tdy, tdz, tmx, tmy, tmz;
+} dda;
+
+static inline float dda_next(int c, int s, float o, float td) {
+    return (s > 0 ? (float)(c + 1) - o : o - (float)c) * td;
 }
 
-/* Jumps from cell c across the empty cube of radius r around it (to where the ray leaves the cube);
- * returns the axis crossed and sets *t. */
-static inline int dda_jump(const float o[3], const float d[3], int r, int c[3], const int step[3],
-                           const float td[3], float tm[3], float *t) {
-    float ex[3];
-    for (int a = 0; a < 3; a++)
-        ex[a] = (step[a] > 0 ? (float)(c[a] + r + 1) - o[a] : o[a] - (float)(c[a] - r)) * td[a];
-    int side = ex[0] <= ex[1] && ex[0] <= ex[2] ? 0 : ex[1] <= ex[2] ? 1 : 2;
-    *t = ex[side];
-    for (int a = 0; a < 3; a++) {
-        int lo = c[a] - r, hi = c[a] + r;
-        if (a == side) {
-            c[a] += step[a] * (r + 1);
-        } else {
-            int q = (int)floorf(o[a] + d[a] * *t);
-            c[a] = q < lo ? lo : q > hi ? hi : q;
+static inline void dda_axis(int *c, int *s, float *td, float *tm, float o, float d, float t0) {
+    *c = (int)floorf(o + d * t0);
+    *s = d > 0 ? 1 : -1;
+    float ad = fabsf(d);
+    *td = 1.0f / (ad > 1e-6f ? ad : 1e-6f);
+    *tm = dda_next(*c, *s, o, *td);
+}
+
+static inline void dda_setup(dda *q, const float o[3], const float d[3], float t0) {
+    q->ox = o[0], q->oy = o[1], q->oz = o[2], q->dx = d[0], q->dy = d[1], q->dz = d[2];
+    dda_axis(&q->cx, &q->sx, &q->tdx, &q->tmx, o[0], d[0], t0);
+    dda_axis(&q->cy, &q->sy, &q->tdy, &q->tmy, o[1], d[1], t0);
+    dda_axis(&q->cz, &q->sz, &q->tdz, &q->tmz, o[2], d[2], t0);
+}
+
+static inline float dda_exit(int c, int s, float o, float td, int r) {
+    return (s > 0 ? (float)(c + r + 1) - o : o - (float)(c - r)) * td;
+}
+
+/* Cell along one axis after a jump to distance t: the crossed axis moves r + 1, the others take the
+ * cell of the ray point, clamped into the cube. */
+static inline void dda_land(int *c, int s, float o, float d, float td, float *tm, int r, int crossed, float t) {
+    if (crossed) {
+        *c += s * (r + 1);
+    } else {
+        int q = (int)floorf(o + d * t), lo = *c - r, hi = *c + r;
+        *c = q < lo ? lo : q > hi ? hi : q;
+    }
+    *tm = dda_next(*c, s, o, td);
+}
+
+/* Jumps from the current cell across the empty box of radius r in x and z and ry in y around it;
+ * returns the axis crossed. */
+static inline int dda_jump(dda *q, int r, int ry, float *t) {
+    float ex = dda_exit(q->cx, q->sx, q->ox, q->tdx, r), ey = dda_exit(q->cy, q->sy, q->oy, q->tdy, ry);
+    float ez = dda_exit(q->cz, q->sz, q->oz, q->tdz, r);
+    int side = ex <= ey && ex <= ez ? 0 : ey <= ez ? 1 : 2;
+    *t = side == 0 ? ex : side == 1 ? ey : ez;
+    dda_land(&q->cx, q->sx, q->ox, q->dx, q->tdx, &q->tmx, r, side == 0, *t);
+    dda_land(&q->cy, q->sy, q->oy, q->dy, q->tdy, &q->tmy, ry, side == 1, *t);
+    dda_land(&q->cz, q->sz, q->oz, q->dz, q->tdz, &q->tmz, r, side == 2, *t);
+    return side;
+}
+
+static inline int dda_step(dda *q, float *t) {
+    if (q->tmx < q->tmy) {
+        if (q->tmx < q->tmz) {
+            *t = q->tmx, q->cx += q->sx, q->tmx += q->tdx;
+            return 0;
         }
-        tm[a] = (step[a] > 0 ? (float)(c[a] + 1) - o[a] : o[a] - (float)c[a]) * td[a];
+    } else if (q->tmy < q->tmz) {
+        *t = q->tmy, q->cy += q->sy, q->tmy += q->tdy;
+        return 1;
     }
-    return side;
-}
-
-static inline int dda_step(int c[3], const int step[3], const float td[3], float tm[3], float *t) {
-    int side;
-    if (tm[0] < tm[1]) side = tm[0] < tm[2] ? 0 : 2;
-    else side = tm[1] < tm[2] ? 1 : 2;
-    *t = tm[side];
-    c[side] += step[side];
-    tm[side] += td[side];
-    return side;
+    *t = q->tmz, q->cz += q->sz, q->tmz += q->tdz;
+    return 2;
 }
 
 /* Traces one ray from o (x, z in [0, W)) along unit direction d, starting at distance t0 (the ray
@@ -102,25 +127,26 @@ static inline int dda_step(int c[3], const int step[3], const float td[3], float
 static void trace(const mv_world *w, const float o[3], const float d[3], float t0, ray_hit *h) {
     const uint8_t *vox = w->vox;
     const float tfar = (float)MV_WORLD_FOG;
-    int c[3], step[3], side = -1, b;
-    float td[3], tm[3], t = t0;
-    dda_setup(o, d, t0, c, step, td, tm);
+    int side = -1, b;
+    float t = t0;
+    dda q;
+    dda_setup(&q, o, d, t0);
     for (;;) {
-        if (c[1] >= H) goto sky;
-        if (c[1] < 0) {
+        if ((unsigned)q.cy >= (unsigned)H) {
+            if (q.cy >= H) goto sky;
             b = MV_B_STONE;
             goto hit;
         }
-        uint8_t v = vox[wl_index(c[0], c[2], c[1])];
+        uint8_t v = vox[wl_index(q.cx, q.cz, q.cy)];
         b = v & 15;
         if (b) goto hit;
         int r = (v >> 4) - 1;
-        side = r >= 1 ? dda_jump(o, d, r, c, step, td, tm, &t) : dda_step(c, step, td, tm, &t);
+        side = r >= 1 ? dda_jump(&q, r, r, &t) : dda_step(&q, &t);
         if (t > tfar) goto sky;
     }
 hit:
     h->b = b, h->side = side, h->t = t;
-    memcpy(h->c, c, sizeof c);
+    h->c[0] = q.cx, h->c[1] = q.cy, h->c[2] = q.cz;
     return;
 sky:
     h->b = 0;
@@ -135,27 +161,27 @@ static int trace_cone(const mv_world *w, const float o[3], const float d[3], flo
                       float *tsafe) {
     const uint8_t *vox = w->vox;
     const float tfar = (float)MV_WORLD_FOG, tlim = spread > 0 ? 0.999f / spread : 1e30f;
-    int c[3], step[3];
-    float td[3], tm[3], t = 0;
-    dda_setup(o, d, 0, c, step, td, tm);
+    float t = 0;
+    dda q;
+    dda_setup(&q, o, d, 0);
     for (;;) {
         int dist;
-        if (c[1] >= H + 1) {
+        if (q.cy >= H + 1) {
             if (dymin > 0) return 1;
             dist = WL_DIST_CAP;
-        } else if (c[1] < 0) {
+        } else if (q.cy < 0) {
             dist = 0;
-        } else if (c[1] == H) {
+        } else if (q.cy == H) {
             dist = 1; /* the layer above the world: no distance stored, stay careful */
         } else {
-            dist = vox[wl_index(c[0], c[2], c[1])] >> 4;
+            dist = vox[wl_index(q.cx, q.cz, q.cy)] >> 4;
         }
-        if (dist <= 1 || t >= tlim) break;
+        if (dist <= 1) break;
         float tn;
-        if (dist >= 3) dda_jump(o, d, dist - 2, c, step, td, tm, &tn);
-        else dda_step(c, step, td, tm, &tn);
-        if (tn > tfar) return tlim > tfar ? 1 : (*tsafe = t, 0);
-        if (tn > tlim) break;
+        if (dist >= 3) dda_jump(&q, dist - 2, dist - 2, &tn);
+        else dda_step(&q, &tn);
+        if (tn > tfar && tlim > tfar) return 1;
+        if (tn > tlim || tn > tfar) break;
         t = tn;
     }
     *tsafe = t;
@@ -168,88 +194,123 @@ static inline int block_at(const mv_world *w, const int c[3]) {
     return w->vox[wl_index(c[0], c[2], c[1])] & 15;
 }
 
-/* Sub-ray k > 0 of a pixel: where it meets the plane of the face that sub-ray 0 hit, if that spot is
- * a visible face of the same or a neighbouring block (solid, with air in front), take it as the hit
- * without a traversal. Only an occluder that sub-ray 0 missed could differ: a sub-pixel effect at
- * silhouettes. Otherwise trace it from tsafe. */
-static void trace_near(const mv_world *w, const ray_hit *p, const float o[3], const float d[3], float tsafe,
-                       ray_hit *h) {
+/* Sub-ray d of a pixel: where it meets the plane of a face that an earlier sub-ray p hit, if that
+ * spot is a visible face of the same or a neighbouring block (solid, with air in front), take it as
+ * the hit without a traversal (returns 1). Only an occluder that sub-ray p missed could differ: a
+ * sub-pixel effect at silhouettes. */
+static int reuse_face(const mv_world *w, const ray_hit *p, const float o[3], const float d[3], float tsafe,
+                      ray_hit *h) {
     int s = p->side;
-    if (p->b && s >= 0 && d[s] != 0.0f) {
-        float plane = (float)(d[s] > 0 ? p->c[s] : p->c[s] + 1);
-        float t = (plane - o[s]) / d[s];
-        if (t > tsafe && t <= (float)MV_WORLD_FOG) {
-            int q[3], same = 1;
-            for (int a = 0; a < 3; a++) {
-                q[a] = a == s ? p->c[a] : (int)floorf(o[a] + d[a] * t);
-                same &= q[a] == p->c[a];
-            }
-            int b = same ? p->b : block_at(w, q);
-            if (!same && b) {
-                int f[3] = {q[0], q[1], q[2]};
-                f[s] -= d[s] > 0 ? 1 : -1;
-                if (block_at(w, f)) b = 0;
-            }
-            if (b) {
-                h->b = b, h->side = s, h->t = t;
-                memcpy(h->c, q, sizeof q);
-                return;
-            }
-        }
+    if (!p->b || s < 0 || d[s] == 0.0f) return 0;
+    float plane = (float)(d[s] > 0 ? p->c[s] : p->c[s] + 1);
+    float t = (plane - o[s]) / d[s];
+    if (!(t > tsafe && t <= (float)MV_WORLD_FOG)) return 0;
+    int q[3], same = 1;
+    for (int a = 0; a < 3; a++) {
+        q[a] = a == s ? p->c[a] : (int)floorf(o[a] + d[a] * t);
+        same &= q[a] == p->c[a];
     }
-    trace(w, o, d, tsafe, h);
+    int b = same ? p->b : block_at(w, q);
+    if (!same && b) {
+        int f[3] = {q[0], q[1], q[2]};
+        f[s] -= d[s] > 0 ? 1 : -1;
+        if (block_at(w, f)) b = 0;
+    }
+    if (!b) return 0;
+    h->b = b, h->side = s, h->t = t;
+    memcpy(h->c, q, sizeof q);
+    return 1;
+}
+
+typedef struct {
+    float o[3];              /* eye, x and z wrapped into [0, W) */
+    float fw[3], rt[3], up[3]; /* camera forward, right, up */
+    float th;                /* tan(fov / 2) */
+    int size;
+} camera;
+
+/* Unit direction through image position (u, v) in [0, 1)^2, v down. */
+static inline void camera_ray(const camera *cam, float u, float v, float d[3]) {
+    float x = (2.0f * u - 1.0f) * cam->th, y = (1.0f - 2.0f * v) * cam->th;
+    for (int a = 0; a < 3; a++) d[a] = cam->fw[a] + x * cam->rt[a] + y * cam->up[a];
+    float inv = 1.0f / sqrtf(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+    for (int a = 0; a < 3; a++) d[a] *= inv;
+}
+
+/* One output pixel: the average of 2x2 sub-rays. A cone test along the pixel centre first proves
+ * where all four are still in air (or that all four see sky); then sub-ray 0 is traced from there and
+ * each other one reuses the face of an earlier traced sub-ray when it lands on the same surface. */
+static void render_pixel(const mv_world *w, const camera *cam, int row, int col, uint8_t out[3]) {
+    const int ss = 2;
+    const float n = (float)(cam->size * ss), px = 1.0f / (float)cam->size;
+    float acc[3] = {0, 0, 0}, sub[4][3], dc[3], spread = 0, dymin = 1, tsafe = 0;
+    camera_ray(cam, ((float)col + 0.5f) * px, ((float)row + 0.5f) * px, dc);
+    for (int k = 0; k < ss * ss; k++) {
+        camera_ray(cam, ((float)(col * ss + k % ss) + 0.5f) / n, ((float)(row * ss + k / ss) + 0.5f) / n, sub[k]);
+        for (int a = 0; a < 3; a++) {
+            float e = fabsf(sub[k][a] - dc[a]);
+            spread = e > spread ? e : spread;
+        }
+        dymin = sub[k][1] < dymin ? sub[k][1] : dymin;
+    }
+    int sky = trace_cone(w, cam->o, dc, spread * 1.01f /* rounding margin */, dymin, &tsafe);
+    ray_hit traced[4];
+    int nt = 0;
+    for (int k = 0; k < ss * ss; k++) {
+        ray_hit h = {0, -1, {0, 0, 0}, 0};
+        float c[3];
+        if (!sky) {
+            int done = 0;
+            for (int j = 0; j < nt && !done; j++) done = reuse_face(w, &traced[j], cam->o, sub[k], tsafe, &h);
+            if (!done) trace(w, cam->o, sub[k], tsafe, &h), traced[nt++] = h;
+        }
+        shade(w, &h, cam->o, sub[k], c);
+        for (int a = 0; a < 3; a++) acc[a] += c[a];
+    }
+    for (int a = 0; a < 3; a++) {
+        float val = acc[a] * (1.0f / (ss * ss)) + 0.5f;
+        out[a] = (uint8_t)(val > 255.0f ? 255.0f : val < 0.0f ? 0.0f : val);
+    }
+}
+
+static void camera_init(camera *cam, double x, double y, double z, double yaw_deg, double pitch_deg, int size) {
+    const double deg = M_PI / 180.0;
+    double cy = cos(yaw_deg * deg), sy = sin(yaw_deg * deg), cp = cos(pitch_deg * deg), sp = sin(pitch_deg * deg);
+    /* Minecraft yaw: 0 looks along +z, 90 along -x; right = (-cos yaw, 0, -sin yaw) */
+    camera c = {{(float)(x - floor(x / MV_WORLD_W) * MV_WORLD_W), (float)(y + 1.6),
+                 (float)(z - floor(z / MV_WORLD_W) * MV_WORLD_W)},
+                {(float)(-sy * cp), (float)sp, (float)(cy * cp)},
+                {(float)-cy, 0.0f, (float)-sy},
+                {(float)(sy * sp), (float)cp, (float)(-cy * sp)},
+                (float)tan(0.5 * MV_WORLD_FOV * deg),
+                size};
+    *cam = c;
 }
 
 void mv_world_render(const mv_world *w, double x, double y, double z, double yaw_deg, double pitch_deg,
                      int size, uint8_t *rgb) {
-    const double deg = M_PI / 180.0;
-    double cy = cos(yaw_deg * deg), sy = sin(yaw_deg * deg), cp = cos(pitch_deg * deg), sp = sin(pitch_deg * deg);
-    /* forward, right and up of the camera (Minecraft yaw: 0 looks along +z, 90 along -x) */
-    const float fw[3] = {(float)(-sy * cp), (float)sp, (float)(cy * cp)};
-    const float rt[3] = {(float)-cy, 0.0f, (float)-sy};
-    const float up[3] = {(float)(sy * sp), (float)cp, (float)(-cy * sp)};
-    const float o[3] = {(float)(x - floor(x / MV_WORLD_W) * MV_WORLD_W), (float)(y + 1.6),
-                        (float)(z - floor(z / MV_WORLD_W) * MV_WORLD_W)};
-    const int ss = 2, n = size * ss;
-    const float th = (float)tan(0.5 * MV_WORLD_FOV * deg);
+    camera cam;
+    camera_init(&cam, x, y, z, yaw_deg, pitch_deg, size);
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int row = 0; row < size; row++) {
-        uint8_t *out = rgb + (size_t)row * size * 3;
-        for (int col = 0; col < size; col++) {
-            float acc[3] = {0, 0, 0}, sub[4][3], dc[3], spread = 0, dymin = 1;
-            float vc = (1.0f - 2.0f * ((float)row + 0.5f) / (float)size) * th;
-            float uc = (2.0f * ((float)col + 0.5f) / (float)size - 1.0f) * th;
-            for (int a = 0; a < 3; a++) dc[a] = fw[a] + uc * rt[a] + vc * up[a];
-            float ic = 1.0f / sqrtf(dc[0] * dc[0] + dc[1] * dc[1] + dc[2] * dc[2]);
-            for (int a = 0; a < 3; a++) dc[a] *= ic;
-            for (int k = 0; k < ss * ss; k++) {
-                float v = (1.0f - 2.0f * ((float)(row * ss + k / ss) + 0.5f) / (float)n) * th;
-                float u = (2.0f * ((float)(col * ss + k % ss) + 0.5f) / (float)n - 1.0f) * th;
-                for (int a = 0; a < 3; a++) sub[k][a] = fw[a] + u * rt[a] + v * up[a];
-                float inv = 1.0f / sqrtf(sub[k][0] * sub[k][0] + sub[k][1] * sub[k][1] + sub[k][2] * sub[k][2]);
-                for (int a = 0; a < 3; a++) {
-                    sub[k][a] *= inv;
-                    float e = fabsf(sub[k][a] - dc[a]);
-                    spread = e > spread ? e : spread;
-                }
-                dymin = sub[k][1] < dymin ? sub[k][1] : dymin;
-            }
-            spread *= 1.01f; /* margin for rounding */
-            float tsafe = 0;
-            int sky = trace_cone(w, o, dc, spread, dymin, &tsafe);
-            ray_hit first = {0, -1, {0, 0, 0}, 0};
-            for (int k = 0; k < ss * ss; k++) {
-                ray_hit h = {0, -1, {0, 0, 0}, 0};
-                float c[3];
-                if (!sky && k == 0) trace(w, o, sub[k], tsafe, &first), h = first;
-                else if (!sky) trace_near(w, &first, o, sub[k], tsafe, &h);
-                shade(w, &h, o, sub[k], c);
-                for (int a = 0; a < 3; a++) acc[a] += c[a];
-            }
-            for (int a = 0; a < 3; a++) {
-                float val = acc[a] * (1.0f / (ss * ss)) + 0.5f;
-                out[col * 3 + a] = (uint8_t)(val > 255.0f ? 255.0f : val < 0.0f ? 0.0f : val);
-            }
-        }
+    for (int row = 0; row < size; row++)
+        for (int col = 0; col < size; col++)
+            render_pixel(w, &cam, row, col, rgb + ((size_t)row * size + col) * 3);
+}
+
+mv_status mv_world_render_batch(const mv_world *w, const float *poses, int n, int size, uint8_t *rgb) {
+    camera *cams = malloc(sizeof(camera) * (size_t)(n > 0 ? n : 1));
+    if (!cams) return mv_fail(MV_ERR_NOMEM, "world: out of memory for %d cameras", n);
+    for (int f = 0; f < n; f++) {
+        const float *q = poses + (size_t)f * 6;
+        camera_init(&cams[f], q[1], q[2], q[3], q[4], q[5], size);
     }
+    long rows = (long)n * size;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long i = 0; i < rows; i++) {
+        int f = (int)(i / size), row = (int)(i % size);
+        uint8_t *out = rgb + ((size_t)f * size + row) * size * 3;
+        for (int col = 0; col < size; col++) render_pixel(w, &cams[f], row, col, out + (size_t)col * 3);
+    }
+    free(cams);
+    return MV_OK;
 }

@@ -98,14 +98,18 @@ static void terrain_trees(mv_world *w) {
         }
 }
 
-static void ground_update(mv_world *w) {
-    for (int x = 0; x < W; x++)
-        for (int z = 0; z < W; z++) {
-            int y = H - 1;
-            while (y > 0 && get(w, x, y, z) == MV_B_AIR) y--;
+/* Recomputes the ground height of columns [x0, x0+n) x [z0, z0+n) (wrapping). */
+static void ground_update_rect(mv_world *w, int x0, int z0, int n) {
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++) {
+            int x = (x0 + i) & WL_MASK, z = (z0 + k) & WL_MASK, y = H - 1;
+            const uint8_t *col = w->vox + wl_index(x, z, 0);
+            while (y > 0 && !(col[y] & 15)) y--;
             w->ground[x * W + z] = (uint8_t)y;
         }
 }
+
+static void ground_update(mv_world *w) { ground_update_rect(w, 0, 0, W); }
 
 /* ---------------- landmarks ---------------- */
 static const int wool[] = {MV_B_WOOL_RED, MV_B_WOOL_YELLOW, MV_B_WOOL_BLUE, MV_B_WOOL_MAGENTA,
@@ -171,23 +175,24 @@ static void landmark_at(mv_world *w, int x, int z, uint32_t r) {
     int base = w->ground[(x & WL_MASK) * W + (z & WL_MASK)];
     if (base < MV_WORLD_SEA + 1) base = MV_WORLD_SEA + 1;
     if (base > 40) base = 40;
-    switch (r % 3) {
-    case 0: build_tower(w, x, z, base, r / 3); break;
-    case 1: build_house(w, x, z, base, r / 3); break;
-    default: build_pyramid(w, x, z, base, r / 3); break;
+    switch (r % 4) { /* half towers, a quarter houses, a quarter pyramids */
+    case 0:
+    case 1: build_tower(w, x, z, base, r / 4); break;
+    case 2: build_house(w, x, z, base, r / 4); break;
+    default: build_pyramid(w, x, z, base, r / 4); break;
     }
     w->landmarks++;
-    ground_update(w);
+    ground_update_rect(w, x - 2, z - 2, 14);
 }
 
-/* One landmark near the spawn (ahead of it) and one per 51-block cell of a 5x5 grid elsewhere. */
+/* One landmark near the spawn (ahead, off to the side) and one per 42-block cell of a 6x6 grid. */
 static void terrain_landmarks(mv_world *w) {
     int sx = w->spawn_x, sz = w->spawn_z;
-    landmark_at(w, sx - 2, sz + 14, (uint32_t)(wl_hash01(w->seed + 3, 0) * 3000) * 3);
-    for (int i = 0; i < 25; i++) {
-        int cx = (i % 5) * 51 + 8, cz = (i / 5) * 51 + 8;
+    landmark_at(w, sx + 8, sz + 15, (uint32_t)(wl_hash01(w->seed + 3, 0) * 3000) * 4); /* a tower */
+    for (int i = 0; i < 36; i++) {
+        int cx = (i % 6) * 42 + 6, cz = (i / 6) * 42 + 6;
         float u = wl_hash01(w->seed + 4, 2 * i), v = wl_hash01(w->seed + 4, 2 * i + 1);
-        int x = cx + (int)(u * 30), z = cz + (int)(v * 30);
+        int x = cx + (int)(u * 24), z = cz + (int)(v * 24);
         int dx = abs(((x - sx + W / 2) & WL_MASK) - W / 2), dz = abs(((z - sz + W / 2) & WL_MASK) - W / 2);
         if (dx < 12 && dz < 12) continue; /* keep the spawn area open */
         if (w->ground[x * W + z] <= MV_WORLD_SEA && (i % 2)) continue; /* few in the water */
@@ -233,6 +238,7 @@ static void terrain_spawn(mv_world *w) {
 /* Chebyshev distance to the nearest non-air cell, by repeated 3x3x3 min-filters (exact up to the
  * cap). The world wraps in x and z; beyond y it is clamped. */
 static void dist_filter_y(uint8_t *o, const uint8_t *d) {
+#pragma omp parallel for schedule(static)
     for (size_t c = 0; c < (size_t)W * W; c++) {
         const uint8_t *s = d + c * H;
         uint8_t *r = o + c * H;
@@ -244,6 +250,7 @@ static void dist_filter_y(uint8_t *o, const uint8_t *d) {
 
 /* 3-tap min along x (axis 0) or z (axis 1), wrapping. */
 static void dist_filter_xz(uint8_t *o, const uint8_t *d, int axis) {
+#pragma omp parallel for schedule(static)
     for (int x = 0; x < W; x++)
         for (int z = 0; z < W; z++) {
             int px = axis == 0 ? x - 1 : x, pz = axis == 0 ? z : z - 1;
@@ -264,6 +271,7 @@ static mv_status terrain_distance(mv_world *w) {
         dist_filter_y(t, d);
         dist_filter_xz(u, t, 1);
         dist_filter_xz(t, u, 0);
+#pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n; i++) {
             uint8_t v = (uint8_t)(t[i] + 1);
             if (v < d[i]) d[i] = v;

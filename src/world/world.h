@@ -9,10 +9,14 @@
  * - Agent pose: (x, y, z) is the centre of the agent's FEET (bottom of its 0.6 x 1.8 x 0.6 box) in
  *   unwrapped world coordinates (positions keep growing across the wrap); the eye is 1.6 above it.
  *   yaw in degrees, Minecraft-style: yaw 0 looks towards +z, yaw 90 towards -x; forward direction
- *   (-sin yaw, 0, cos yaw). Action 1 (left) adds -10 degrees, action 2 (right) +10 degrees.
+ *   (-sin yaw, 0, cos yaw). Action 1 (left) adds -10 degrees, action 2 (right) +10 degrees; yaw is
+ *   never wrapped (it accumulates, so differences are exact). The walk starts at the spawn, yaw 0.
  *   Pitch is fixed at MV_WORLD_PITCH = -10 degrees (looking slightly down), stored as such.
  * - Camera: pinhole, square image, field of view MV_WORLD_FOV = 70 degrees (horizontal = vertical),
- *   2x2 supersampled and box-filtered to the output size.
+ *   2x2 supersampled and box-filtered to the output size. Rays stop at MV_WORLD_FOG blocks, where the
+ *   fog (starting at 30% of that) has faded fully into the sky gradient. Sub-rays of one pixel share
+ *   a cone-traced empty prefix (exact) and reuse each other's face hit when they land on the same
+ *   surface (can differ from a full trace only by a sub-pixel occluder at silhouettes).
  * - Physics for "solid": every non-air block, water included (the agent walks on the water surface).
  * - Action alignment: actions[i] is the action that PRODUCED frame i. The environment is reset (not
  *   saved), then for every i it is stepped with action i and frame i is rendered; the pose stored at
@@ -58,6 +62,11 @@ void mv_world_spawn(const mv_world *w, double *x, double *y, double *z);
  * the thread count. */
 void mv_world_render(const mv_world *w, double x, double y, double z, double yaw_deg,
                      double pitch_deg, int size, uint8_t *rgb /* [size, size, 3] */);
+/* The same for n frames at once (one parallel region for all their rows: fewer barriers, better
+ * scaling). poses: rows as stored in actions.npy [id, x, y, z, yaw, pitch]. Byte-identical to n calls
+ * of mv_world_render. */
+mv_status mv_world_render_batch(const mv_world *w, const float *poses /* [n, 6] */, int n, int size,
+                                uint8_t *rgb /* [n, size, size, 3] */);
 
 /* ---------------- agent ---------------- */
 typedef struct {

@@ -1,0 +1,261 @@
+/* Video DiT speed at the mini shapes (D 256, depth 6, heads 4, C 16, 320 tokens per sample):
+ *  1. training tokens/s (one AdamW step: forward, masked v loss, backward, update) at batch 8, and a
+ *     320-token forward, next to the PyTorch twin (bench/torch_dit.py) run at the same thread count;
+ *  2. DiT calls and tokens per step of a 256-frame rollout (128 context frames) for every method;
+ *  3. the time of a 256-frame mini MilliVid rollout with a randomly initialised model: predicted from
+ *     the measured per-call time (with and without dit.context_cache), or run for real with --rollout.
+ * Usage (from the repository root): dit_bench [--threads N] [--reps R] [--no-torch] [--rollout]
+ *        [--cache] [--frames F] */
+#include <math.h>
+
+#include "core/config.h"
+#include "core/core.h"
+#include "core/rng.h"
+#include "models/dit.h"
+#include "nn/nn.h"
+#include "rollout/diffusion.h"
+#include "rollout/rollout.h"
+#include "rollout/schedule.h"
+
+#define T_SEQ 320
+#define CONTEXT 128
+
+static double best_of(int reps, void (*fn)(void *), void *ctx) {
+    fn(ctx);
+    double best = 1e30;
+    for (int i = 0; i < reps; i++) {
+        double t0 = mv_now();
+        fn(ctx);
+        best = fmin(best, mv_now() - t0);
+    }
+    return best;
+}
+
+typedef struct {
+    mv_dit *m;
+    mv_dit_acts acts, acts1;
+    mv_dit_cache cache, infer;
+    int B;
+    int *frame, *level, *row, *col, *action;
+    float *x, *t, *v, *target, *dv;
+    uint8_t *ctx, *den;
+    long step;
+} bench_ctx;
+
+static void train_step(void *c) {
+    bench_ctx *b = c;
+    mv_params *p = &b->m->params;
+    mv_dit_tokens tk = {b->B, T_SEQ, b->frame, b->level, b->row, b->col, b->t, b->action, NULL, b->ctx};
+    mv_params_zero_grad(p);
+    MV_ASSERT(mv_dit_forward(b->m, &b->acts, b->v, b->x, &tk) == MV_OK);
+    size_t n = (size_t)b->B * T_SEQ;
+    memset(b->dv, 0, n * b->m->C * sizeof(float));
+    mv_diff_v_loss(b->dv, b->v, b->target, b->den, (int)n, b->m->C, 1.0f);
+    mv_dit_backward(b->m, &b->acts, b->dv);
+    b->step++;
+    adamw_update(p->data, p->grad, p->m, p->v, p->total, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, b->step);
+}
+
+static void forward1(void *c) {
+    bench_ctx *b = c;
+    mv_dit_tokens tk = {1, T_SEQ, b->frame, b->level, b->row, b->col, b->t, b->action, NULL, b->ctx};
+    MV_ASSERT(mv_dit_forward(b->m, &b->acts1, b->v, b->x, &tk) == MV_OK);
+}
+
+static void forward_infer(void *c) {
+    bench_ctx *b = c;
+    mv_dit_tokens tk = {1, T_SEQ, b->frame, b->level, b->row, b->col, b->t, b->action, NULL, NULL};
+    MV_ASSERT(mv_dit_forward_infer(b->m, &b->infer, b->v, b->x, &tk) == MV_OK);
+}
+
+static void forward_cached(void *c) {
+    bench_ctx *b = c;
+    mv_dit_tokens tk = {1, T_SEQ, b->frame, b->level, b->row, b->col, b->t, b->action, NULL, b->ctx};
+    MV_ASSERT(mv_dit_forward_cached(b->m, &b->cache, b->v, b->x, &tk) == MV_OK);
+}
+
+static void cache_build(void *c) {
+    bench_ctx *b = c;
+    mv_dit_tokens tk = {1, T_SEQ, b->frame, b->level, b->row, b->col, b->t, b->action, NULL, b->ctx};
+    MV_ASSERT(mv_dit_cache_build(b->m, &b->cache, b->x, &tk) == MV_OK);
+}
+
+/* Runs the PyTorch twin; fills seconds per train step and per 320-token forward (or leaves 0). */
+static void run_torch(int threads, int B, int reps, double *train, double *fwd) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "env -u OPENBLAS_CORETYPE LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp "
+             "OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=%d /usr/bin/python3 bench/torch_dit.py %d %d %d",
+             threads, threads, B, reps);
+    FILE *f = popen(cmd, "r");
+    if (!f) return;
+    char name[64];
+    double sec;
+    while (fscanf(f, "%lf %63s", &sec, name) == 2) {
+        if (!strcmp(name, "train_step")) *train = sec;
+        if (!strcmp(name, "forward320")) *fwd = sec;
+    }
+    pclose(f);
+}
+
+/* Random tokens shaped like a MilliVid step (64 denoised level-0 tokens, 256 context tokens). */
+static void fill_tokens(bench_ctx *b, mv_rng *r) {
+    size_t n = (size_t)b->B * T_SEQ;
+    int C = b->m->C;
+    for (size_t i = 0; i < n; i++) {
+        int k = (int)(i % T_SEQ), l = k < 256 ? k / 64 : 0, g = 8 >> l;
+        b->level[i] = l;
+        b->frame[i] = (int)mv_rng_below(r, 149);
+        b->row[i] = (int)mv_rng_below(r, g), b->col[i] = (int)mv_rng_below(r, g);
+        b->action[i] = (int)mv_rng_below(r, 3);
+        b->ctx[i] = k < 256, b->den[i] = k >= 256;
+        b->t[i] = k < 256 ? 0.0f : 0.5f;
+    }
+    mv_rng_normal(r, b->x, n * C);
+    mv_rng_normal(r, b->target, n * C);
+}
+
+static void print_methods(const mv_config *cfg, int frames) {
+    const mv_method ms[] = {MV_METHOD_MILLIVID, MV_METHOD_FRAMEPACK, MV_METHOD_FULLRES};
+    printf("\n%d-frame rollout after %d context frames, %d sampler steps (guidance 1):\n", frames - CONTEXT, CONTEXT,
+           cfg->sample_steps);
+    printf("  %-10s %8s %8s %10s %12s %14s\n", "method", "chunks", "steps", "DiT calls", "tokens/step", "tokens total");
+    for (size_t i = 0; i < MV_ARRAY_LEN(ms); i++) {
+        mv_schedule s;
+        int cs0, nch, limit;
+        if (mv_schedule_build(&s, ms[i], cfg) || mv_rollout_chunks(&s, CONTEXT, frames, &cs0, &nch, &limit)) {
+            printf("  %-10s error: %s\n", mv_method_name(ms[i]), mv_last_error());
+            mv_schedule_free(&s);
+            continue;
+        }
+        long steps = (long)nch * s.nsteps, calls = steps * cfg->sample_steps;
+        printf("  %-10s %8d %8ld %10ld %12d %14ld\n", mv_method_name(ms[i]), nch, steps, calls, s.tokens_per_step_max,
+               calls * s.tokens_per_step_max);
+        mv_schedule_free(&s);
+    }
+}
+
+static mv_status null_ctx(void *u, int f, int l, float *dst) {
+    const mv_dit *m = u;
+    int g = m->grid0 >> l;
+    for (int i = 0; i < g * g * m->C; i++) dst[i] = 0.5f * sinf(0.1f * f + i);
+    return MV_OK;
+}
+static mv_status null_frame(void *u, int f, const float *lat) { return MV_OK; }
+static void prog(void *u, long done, long total) {
+    fprintf(stderr, "\r  rollout step %ld / %ld", done, total);
+}
+
+static void real_rollout(mv_config cfg, int cache, int frames, int threads) {
+    cfg.context_cache = cache;
+    mv_dit m;
+    mv_schedule s;
+    if (mv_dit_create(&m, &cfg, MV_DIT_UNIVERSAL, 0) || mv_schedule_build(&s, MV_METHOD_MILLIVID, &cfg)) {
+        fprintf(stderr, "dit_bench: %s\n", mv_last_error());
+        return;
+    }
+    mv_dit_init_weights(&m, 1);
+    int *act = malloc(frames * sizeof(int));
+    for (int f = 0; f < frames; f++) act[f] = (f / 9) % 3;
+    mv_rollout_params p;
+    mv_rollout_params_init(&p);
+    p.context = CONTEXT, p.frames = frames, p.sample_steps = cfg.sample_steps, p.actions = act;
+    p.context_fn = null_ctx, p.context_user = &m, p.frame_fn = null_frame, p.progress_fn = prog;
+    mv_rollout_stats st;
+    mv_status rc = mv_rollout_run(&m, &s, &p, &st);
+    fprintf(stderr, "\n");
+    if (rc) fprintf(stderr, "dit_bench: rollout: %s\n", mv_last_error());
+    else
+        printf("measured: %d-frame MilliVid rollout (context_cache=%d, %d threads): %.1f s (%ld DiT calls, %.1f ms "
+               "each, store %.1f MB)\n", frames - CONTEXT, cache, threads, st.seconds, st.dit_calls,
+               1e3 * st.seconds / st.dit_calls, st.store_bytes / 1e6);
+    free(act);
+    mv_dit_free(&m);
+    mv_schedule_free(&s);
+}
+
+int main(int argc, char **argv) {
+    int threads = 2, reps = 3, torch = 1, rollout = 0, cache_only = 0, frames = CONTEXT + 256;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--frames") && i + 1 < argc) frames = CONTEXT + atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-torch")) torch = 0;
+        else if (!strcmp(argv[i], "--rollout")) rollout = 1;
+        else if (!strcmp(argv[i], "--cache")) cache_only = 1;
+        else {
+            fprintf(stderr, "usage: dit_bench [--threads N] [--reps R] [--no-torch] [--rollout] [--cache] [--frames F]\n");
+            return 2;
+        }
+    }
+    mv_set_threads(threads);
+    mv_config cfg;
+    if (mv_config_load(&cfg, "mini")) {
+        fprintf(stderr, "dit_bench: %s\n", mv_last_error());
+        return 1;
+    }
+    if (rollout) {
+        if (!cache_only) real_rollout(cfg, 0, frames, threads);
+        real_rollout(cfg, 1, frames, threads);
+        return 0;
+    }
+    int B = cfg.dit_batch;
+    cfg.context_cache = 1; /* needed for the cached forward; the train step below passes the mask too */
+    mv_dit m;
+    if (mv_dit_create(&m, &cfg, MV_DIT_UNIVERSAL, 1)) {
+        fprintf(stderr, "dit_bench: %s\n", mv_last_error());
+        return 1;
+    }
+    mv_dit_init_weights(&m, 1);
+    mv_rng r;
+    mv_rng_init(&r, 2);
+    for (size_t i = 0; i < m.params.total; i++) m.params.data[i] += 0.01f * sinf((float)i); /* non-zero adaLN */
+    bench_ctx b = {.m = &m, .B = B};
+    size_t n = (size_t)B * T_SEQ;
+    b.frame = malloc(n * 4), b.level = malloc(n * 4), b.row = malloc(n * 4), b.col = malloc(n * 4);
+    b.action = malloc(n * 4), b.x = malloc(n * m.C * 4), b.t = malloc(n * 4), b.v = malloc(n * m.C * 4);
+    b.target = malloc(n * m.C * 4), b.dv = malloc(n * m.C * 4), b.ctx = malloc(n), b.den = malloc(n);
+    fill_tokens(&b, &r);
+    if (mv_dit_acts_alloc(&b.acts, &m, B, T_SEQ) || mv_dit_acts_alloc(&b.acts1, &m, 1, T_SEQ)) {
+        fprintf(stderr, "dit_bench: %s\n", mv_last_error());
+        return 1;
+    }
+    printf("video DiT mini (D %d, depth %d, heads %d, C %d, %zu parameters), %d threads\n", m.D, m.depth, m.heads, m.C,
+           m.params.total, threads);
+    /* the train step uses the context mask only when context_cache is on: time the paper's unmasked
+     * step (mask off) as the main number */
+    uint8_t *ctx_saved = b.ctx;
+    b.ctx = NULL;
+    double tr = best_of(reps, train_step, &b);
+    double f1 = best_of(reps + 2, forward1, &b);
+    m.context_cache = 0; /* the fast inference path is for models without the cache */
+    double fi = best_of(reps + 2, forward_infer, &b);
+    m.context_cache = 1;
+    b.ctx = ctx_saved;
+    double cb = best_of(reps, cache_build, &b), fc = best_of(reps + 2, forward_cached, &b);
+    double ttr = 0, tf1 = 0;
+    if (torch) run_torch(threads, B, reps, &ttr, &tf1);
+    printf("\n%-40s %12s %12s\n", "", "millivid C", "PyTorch");
+    printf("%-40s %12.0f %12.0f\n", "train tokens/s (batch 8 x 320, AdamW)", n / tr, ttr > 0 ? n / ttr : NAN);
+    printf("%-40s %12.2f %12.2f\n", "train steps/s", 1 / tr, ttr > 0 ? 1 / ttr : NAN);
+    printf("%-40s %12.1f %12.1f\n", "training forward 320 tokens, ms", 1e3 * f1, tf1 > 0 ? 1e3 * tf1 : NAN);
+    printf("%-40s %12.1f %12s\n", "inference forward 320 tokens, ms", 1e3 * fi, "-");
+    printf("%-40s %12.1f %12s\n", "cached forward (64 of 320 tokens), ms", 1e3 * fc, "-");
+    printf("%-40s %12.1f %12s\n", "context cache build (256 tokens), ms", 1e3 * cb, "-");
+    print_methods(&cfg, frames);
+    mv_schedule s;
+    int cs0, nch, limit;
+    if (!mv_schedule_build(&s, MV_METHOD_MILLIVID, &cfg) && !mv_rollout_chunks(&s, CONTEXT, frames, &cs0, &nch, &limit)) {
+        long steps = (long)nch * s.nsteps, calls = steps * cfg.sample_steps;
+        printf("\npredicted %d-frame mini MilliVid rollout (random model, %d threads): %.0f s full forward, %.0f s with "
+               "dit.context_cache=1 (run with --rollout to measure)\n", frames - CONTEXT, threads, calls * fi,
+               calls * fc + steps * cb);
+        mv_schedule_free(&s);
+    }
+    mv_dit_cache_free(&b.cache);
+    mv_dit_cache_free(&b.infer);
+    mv_dit_acts_free(&b.acts);
+    mv_dit_acts_free(&b.acts1);
+    mv_dit_free(&m);
+    return 0;
+}

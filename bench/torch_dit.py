@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""PyTorch side of bench/dit_bench.c: the video DiT twin (tools/dit_twin.py) at the mini shapes
+(D 256, depth 6, heads 4, C 16, 320 tokens per sample). Times one AdamW training step (forward,
+masked v loss, backward, update) at batch B and one forward of a single 320-token sequence; prints
+"seconds name" lines (best of repeated calls).
+Usage: torch_dit.py THREADS BATCH REPS"""
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import dit_twin  # noqa: E402
+
+THREADS = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+REPS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+torch.set_num_threads(THREADS)
+torch.manual_seed(0)
+
+D, DEPTH, HEADS, C, L, T = 256, 6, 4, 16, 4, 320
+CFG = {"kind": "universal", "C": C, "D": D, "depth": DEPTH, "heads": HEADS, "levels": L, "grid0": 8,
+       "context_cache": 0}
+
+
+def make_params():
+    shapes = {}
+    for i in range(DEPTH):
+        p = "dit.dit.dit.blocks.%d." % i
+        shapes.update({p + "attn.qkv.weight": (3 * D, D), p + "attn.qkv.bias": (3 * D,),
+                       p + "attn.q_norm.weight": (D // HEADS,), p + "attn.k_norm.weight": (D // HEADS,),
+                       p + "attn.proj.weight": (D, D), p + "attn.proj.bias": (D,),
+                       p + "mlp.fc1.weight": (4 * D, D), p + "mlp.fc1.bias": (4 * D,),
+                       p + "mlp.fc2.weight": (D, 4 * D), p + "mlp.fc2.bias": (D,),
+                       p + "adaLN_modulation.1.weight": (6 * D, D), p + "adaLN_modulation.1.bias": (6 * D,)})
+    shapes.update({"dit.dit.time_embedding.mlp.0.weight": (D, 256), "dit.dit.time_embedding.mlp.0.bias": (D,),
+                   "dit.dit.time_embedding.mlp.2.weight": (D, D), "dit.dit.time_embedding.mlp.2.bias": (D,),
+                   "dit.dit.level_embedding.weight": (L, D), "dit.dit.action_encoder.action_embedding.weight": (3, D),
+                   "dit.patchify.weight": (D, C), "dit.patchify.bias": (D,),
+                   "dit.unpatchify.linear.weight": (C, D), "dit.unpatchify.linear.bias": (C,),
+                   "dit.unpatchify.adaLN_modulation.1.weight": (2 * D, D),
+                   "dit.unpatchify.adaLN_modulation.1.bias": (2 * D,)})
+    return {k: (0.02 * torch.randn(s)).requires_grad_() for k, s in shapes.items()}
+
+
+P = make_params()
+opt = torch.optim.AdamW(list(P.values()), lr=1e-4, weight_decay=0.01)
+
+
+def tokens(B):
+    lv = torch.randint(0, L, (B, T), dtype=torch.int32)
+    g = (8 >> lv.long())
+    return dict(x=torch.randn(B, T, C), frame=torch.randint(0, 149, (B, T), dtype=torch.int32), level=lv,
+                row=(torch.rand(B, T) * g).int(), col=(torch.rand(B, T) * g).int(), t=torch.rand(B, T),
+                action=torch.randint(0, 3, (B, T), dtype=torch.int32), keep=torch.ones(B, dtype=torch.int32))
+
+
+TB, T1 = tokens(BATCH), tokens(1)
+target = torch.randn(BATCH, T, C)
+mask = (torch.rand(BATCH, T) < 0.2).float()[..., None]
+
+
+def best(fn, reps):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+
+def train_step():
+    opt.zero_grad(set_to_none=False)
+    k = TB
+    v = dit_twin.uni_forward(P, CFG, k["x"], k["frame"], k["level"], k["row"], k["col"], k["t"], k["action"],
+                             k["keep"], None)
+    loss = (((v - target) ** 2) * mask).sum() / (mask.sum() * C)
+    loss.backward()
+    opt.step()
+
+
+def forward1():
+    with torch.no_grad():
+        k = T1
+        dit_twin.uni_forward(P, CFG, k["x"], k["frame"], k["level"], k["row"], k["col"], k["t"], k["action"],
+                             k["keep"], None)
+
+
+print(best(train_step, REPS), "train_step", flush=True)
+print(best(forward1, REPS + 2), "forward320", flush=True)
