@@ -4,8 +4,10 @@
  *  2. DiT calls and tokens per step of a 256-frame rollout (128 context frames) for every method;
  *  3. the time of a 256-frame mini MilliVid rollout with a randomly initialised model: predicted from
  *     the measured per-call time (with and without dit.context_cache), or run for real with --rollout.
+ * --paper builds the paper-size universal and FramePack DiTs (DiT-B) and times one inference forward of
+ * a full step (3840 tokens) each instead.
  * Usage (from the repository root): dit_bench [--threads N] [--reps R] [--no-torch] [--rollout]
- *        [--cache] [--frames F] */
+ *        [--cache] [--frames F] [--paper] */
 #include <math.h>
 
 #include "core/config.h"
@@ -174,8 +176,53 @@ static void real_rollout(mv_config cfg, int cache, int frames, int threads) {
     mv_schedule_free(&s);
 }
 
+/* One inference forward of a full paper-size step for both model kinds. */
+static int paper_forward(void) {
+    mv_config cfg;
+    if (mv_config_load(&cfg, "paper")) return fprintf(stderr, "dit_bench: %s\n", mv_last_error()), 1;
+    for (int kind = 0; kind < 2; kind++) {
+        mv_dit m;
+        mv_schedule s;
+        if (mv_dit_create(&m, &cfg, (mv_dit_kind)kind, 0) ||
+            mv_schedule_build(&s, kind ? MV_METHOD_FRAMEPACK : MV_METHOD_MILLIVID, &cfg))
+            return fprintf(stderr, "dit_bench: %s\n", mv_last_error()), 1;
+        mv_dit_init_weights(&m, 1);
+        int T = kind ? m.fp_tokens : s.tokens_per_step_max, C = m.C, F = m.fp_frames, T0 = m.grid0 * m.grid0;
+        size_t nx = kind ? (size_t)F * T0 : (size_t)T;
+        float *x = calloc(nx * C, 4), *v = calloc(nx * C, 4), *t = calloc(nx, 4);
+        int *meta = calloc((size_t)5 * T, sizeof(int));
+        mv_dit_cache work;
+        memset(&work, 0, sizeof work);
+        mv_cell *cells = malloc((size_t)s.levels * s.N * sizeof(mv_cell));
+        double t0 = mv_now();
+        mv_status rc;
+        if (kind) {
+            rc = mv_dit_fp_forward_infer(&m, &work, v, x, t, meta, 1);
+        } else { /* step 0 of the main MilliVid schedule */
+            int nc = mv_step_cells(&s, 0, 0, cells, NULL, NULL), n = 0;
+            int *fr = meta, *lv = fr + T, *rw = lv + T, *cl = rw + T, *ac = cl + T;
+            for (int ci = 0; ci < nc; ci++) {
+                int g = m.grid0 >> cells[ci].level;
+                for (int i = 0; i < g * g; i++, n++)
+                    fr[n] = cells[ci].frame, lv[n] = cells[ci].level, rw[n] = i / g, cl[n] = i % g, ac[n] = 0;
+            }
+            mv_dit_tokens tk = {1, T, fr, lv, rw, cl, t, ac, NULL, NULL};
+            rc = mv_dit_forward_infer(&m, &work, v, x, &tk);
+        }
+        if (rc) fprintf(stderr, "dit_bench: %s\n", mv_last_error());
+        else
+            printf("paper %s DiT (%zu parameters): one %d-token forward in %.1f s\n", mv_dit_kind_name(m.kind),
+                   m.params.total, T, mv_now() - t0);
+        free(x), free(v), free(t), free(meta), free(cells);
+        mv_dit_cache_free(&work);
+        mv_dit_free(&m);
+        mv_schedule_free(&s);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int threads = 2, reps = 3, torch = 1, rollout = 0, cache_only = 0, frames = CONTEXT + 256;
+    int threads = 2, reps = 3, torch = 1, rollout = 0, cache_only = 0, frames = CONTEXT + 256, paper = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
@@ -183,12 +230,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-torch")) torch = 0;
         else if (!strcmp(argv[i], "--rollout")) rollout = 1;
         else if (!strcmp(argv[i], "--cache")) cache_only = 1;
+        else if (!strcmp(argv[i], "--paper")) paper = 1;
         else {
-            fprintf(stderr, "usage: dit_bench [--threads N] [--reps R] [--no-torch] [--rollout] [--cache] [--frames F]\n");
+            fprintf(stderr, "usage: dit_bench [--threads N] [--reps R] [--no-torch] [--rollout] [--cache] [--frames F] [--paper]\n");
             return 2;
         }
     }
     mv_set_threads(threads);
+    if (paper) return paper_forward();
     mv_config cfg;
     if (mv_config_load(&cfg, "mini")) {
         fprintf(stderr, "dit_bench: %s\n", mv_last_error());

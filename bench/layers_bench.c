@@ -88,7 +88,10 @@ static void ctx_alloc(bench_ctx *c, const spec *s) {
         size_t e = (size_t)s->a * s->a;
         n[0] = n[1] = n[2] = e;
     }
-    for (int i = 0; i < 9; i++) c->t[i] = n[i] ? rnd(n[i], 100 + i, i == 1 && s->op <= OP_LIN_BWD ? 0.05f : 1.0f) : NULL;
+    for (int i = 0; i < 9; i++) { /* linear weights (t[1]) small, everything else N(0, 1) */
+        float sd = i == 1 && s->op <= OP_LIN_BWD ? 0.05f : 1.0f;
+        c->t[i] = n[i] ? rnd(n[i], 100 + i, sd) : NULL;
+    }
     if (s->op == OP_ATT_BWD) /* a consistent (out, lse) for the backward */
         attention_forward(c->t[3], c->t[4], c->t[0], c->t[1], c->t[2], NULL, s->a, s->b, s->c, s->d);
 }

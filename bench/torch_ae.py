@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch side of bench/ae_bench.c: the autoencoder twin (tools/ae_twin.py) at the mini shapes.
 Times one AdamW training step (pyramid + loss + backward + update) at batch B and the encoder at
-batch 32; prints "seconds name" lines (best of repeated calls).
+batch 32; prints "seconds name" lines (best of repeated calls; "<name>_cpu" = process CPU seconds).
 Usage: torch_ae.py THREADS BATCH REPS"""
 import os
 import sys
@@ -26,13 +26,15 @@ keep = torch.randint(0, 4, (BATCH,))
 
 
 def best(fn, reps):
+    """Best wall-clock and best CPU (process, all threads) seconds of one call."""
     fn()
-    t = []
+    t, c = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         t.append(time.perf_counter() - t0)
-    return min(t)
+        c.append(time.process_time() - c0)
+    return min(t), min(c)
 
 
 def train_step():
@@ -51,5 +53,7 @@ def encode():
         ae.encode(patches, lv, rr, cc)
 
 
-print(best(train_step, REPS), "train_step", flush=True)
-print(best(encode, REPS), "encode32", flush=True)
+for fn, name in ((train_step, "train_step"), (encode, "encode32")):
+    wall, cpu = best(fn, REPS)
+    print(wall, name, flush=True)
+    print(cpu, name + "_cpu", flush=True)

@@ -8,6 +8,7 @@
  *  - the CLI: train-ae resume is bit-exact, encode writes per-level BF16 latents, ae-eval runs, and
  *    bad input (other model, other frame size, corrupt file, bad level) fails with a message. */
 #include <math.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/core.h"
@@ -330,7 +331,11 @@ static int fails_with(const char *dir, const char *cmd, const char *want) {
 }
 
 static void test_cli(void) {
-    const char *dir = tu_tmpdir("ae_cli");
+    /* per-process directory: several people may run the suite at once on the same tree */
+    char dname[64];
+    snprintf(dname, sizeof dname, "ae_cli_%d", (int)getpid());
+    const char *dir = tu_tmpdir(dname);
+    int failures0 = tu_failures;
     char cmd[2048], a[600], b[600], p1[700], p2[700];
     CHECK(tu_python("tools/ae_twin.py fakedata %s/data 3 6 32", dir) == 0, "fake data set");
     CHECK(tu_python("tools/ae_twin.py fakedata %s/data64 1 2 64", dir) == 0, "fake 64x64 data set");
@@ -429,6 +434,7 @@ static void test_cli(void) {
     CHECK(fails_with(dir, cmd, "corrupt.safetensors"), "corrupt checkpoint refused");
     snprintf(cmd, sizeof cmd, "%s ae-eval --ae %s/data/frames.npy --data %s/data", bin(), dir, dir);
     CHECK(fails_with(dir, cmd, "frames.npy"), "non-checkpoint refused");
+    if (tu_failures == failures0) tu_sh("rm -rf '%s'", dir);
 }
 
 int main(void) {

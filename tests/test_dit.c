@@ -133,6 +133,28 @@ static void test_official(void) {
     mv_st_close(&f);
 }
 
+/* ------------------------------------------------------------------ paper sizes (§2.4) */
+
+static void test_paper_counts(void) {
+    mv_config cfg;
+    CHECK(mv_config_load(&cfg, "paper") == MV_OK, "paper config: %s", mv_last_error());
+    const int want_t[2] = {156, 162};
+    const size_t want_n[2] = {129566240, 131632928};
+    for (int kind = 0; kind < 2; kind++) {
+        mv_dit m;
+        if (mv_dit_create(&m, &cfg, (mv_dit_kind)kind, 0)) {
+            CHECK(0, "paper create: %s", mv_last_error());
+            continue;
+        }
+        size_t n = 0;
+        for (int i = 0; i < m.params.count; i++) n += m.params.info[i].numel;
+        CHECK(m.params.count == want_t[kind] && n == want_n[kind], "paper %s: %d tensors, %zu values",
+              mv_dit_kind_name(m.kind), m.params.count, n);
+        if (kind) CHECK(m.fp_tokens == 3840 && m.fp_frames == 258, "paper FramePack %d tokens %d frames", m.fp_tokens, m.fp_frames);
+        mv_dit_free(&m);
+    }
+}
+
 /* ------------------------------------------------------------------ init */
 
 static void test_init(void) {
@@ -477,6 +499,7 @@ static void test_cache(void) {
 int main(void) {
     mv_set_threads(2);
     test_init();
+    test_paper_counts();
     test_official();
     test_twin_universal(0);
     test_twin_universal(1);

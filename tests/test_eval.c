@@ -200,6 +200,11 @@ static void test_bad_input(const char *dir) {
     rc = tu_sh("%s eval --ae %s/ae.safetensors --data %s/data --context 10 --method MV=%s/mv.safetensors --out %s/bad13 "
                "> %s/log.txt 2>&1", bin(), dir, dir, dir, dir, dir);
     CHECK(rc != 0 && log_has(dir, "needs at least 21 context frames"), "context shorter than the schedule (rc %d)", rc);
+    /* frames of another size than the autoencoder's */
+    rc = tu_sh("%s world --split test --videos 2 --frames 30 --size 40 --context 24 --quiet --out %s/data40 > /dev/null "
+               "2>&1 && %s eval --ae %s/ae.safetensors --data %s/data40 --context 24 --method fr=%s/fr.safetensors "
+               "--out %s/bad14 > %s/log.txt 2>&1", bin(), dir, bin(), dir, dir, dir, dir, dir);
+    CHECK(rc != 0 && log_has(dir, "has 40x40 frames but the autoencoder"), "frame size mismatch (rc %d)", rc);
 }
 
 /* mv_revisit_mask_gap: frames right after the context are near its last poses; a gap excludes them. */

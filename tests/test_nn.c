@@ -142,6 +142,19 @@ static void test_elementwise(void) {
     }
 }
 
+/* NaN inputs stay NaN through the vectorised activations (a NaN must never be hidden). */
+static void test_nan_propagation(void) {
+    float x[19] = {0}, y[19], d[19] = {0}, g[19];
+    for (int i = 0; i < 19; i++) x[i] = 0.25f * (i - 9), g[i] = 1.0f;
+    x[3] = x[17] = NAN;
+    gelu_forward(y, x, 19);
+    CHECK(isnan(y[3]) && isnan(y[17]) && !isnan(y[4]), "gelu keeps NaN: %g %g %g", y[3], y[17], y[4]);
+    silu_forward(y, x, 19);
+    CHECK(isnan(y[3]) && isnan(y[17]) && !isnan(y[4]), "silu keeps NaN: %g %g %g", y[3], y[17], y[4]);
+    gelu_backward(d, g, x, 19);
+    CHECK(isnan(d[3]) && isnan(d[17]) && !isnan(d[4]), "gelu backward keeps NaN");
+}
+
 /* Runs fast (naive = 0) or naive attention on a reference case and compares with PyTorch. */
 static void attention_case(const char *tag, int B, int T, int H, int dh, int masked, int naive) {
     size_t n = (size_t)B * T * H * dh, nl = (size_t)B * H * T;
@@ -191,8 +204,8 @@ static uint8_t *context_mask(int B, int T, int nctx) {
 
 
 /* Fast vs naive at tile-sized shapes (several tiles, ragged last tile, fully masked tiles), and
- * bit-identical fast backward at 1 and 2 threads. B*H = 4 runs the fused per-head backward at 2
- * threads, B*H = 1 the two-pass one. */
+ * bit-identical fast backward at 1 and 2 threads. B*H = 4 runs the fused per-head backward, B*H = 1
+ * the two-pass one. */
 static void attention_fast_vs_naive(int B, int T, int H, int dh) {
     size_t n = (size_t)B * T * H * dh, nl = (size_t)B * H * T;
     mv_rng r;
@@ -426,6 +439,7 @@ int main(void) {
         test_optim();
     }
     test_linear_many_rows();
+    test_nan_propagation();
     test_attention_fast_vs_naive();
     test_block_gradcheck();
     for (int i = 0; i < g_nbufs; i++) free(g_bufs[i]);

@@ -16,7 +16,7 @@ static void usage(FILE *f) {
             "  --seed K              rollout noise and random-video pairing [0]\n"
             "  --revisit-radius R    revisit: horizontal distance to a context pose, blocks [2]\n"
             "  --revisit-yaw D       revisit: yaw difference, degrees [30]\n"
-            "  --revisit-min-gap G   revisit: the matching context frame lies >= G frames back [0]\n"
+            "  --revisit-min-gap G   revisit: the matching context frame lies >= G frames back [32]\n"
             "  --no-revisit          skip the revisit summary (data without poses)\n"
             "  --long-fraction F     long-horizon part of the rollout [0.5]\n"
             "  --side-by-side N      side-by-side mp4s for the first N videos [4]\n"

@@ -41,7 +41,8 @@ static void usage(FILE *f) {
             "  --seed K               run seed (data order, levels, init) [1]\n"
             "  --checkpoint-every K   save every K steps [config ae.checkpoint_every]\n"
             "  --log-every K          loss log line every K steps [10]\n"
-            "  --resume               continue from FILE (and its optimizer state) exactly\n"
+            "  --resume               continue from FILE (and its optimizer state); bit-exact with an\n"
+            "                         uninterrupted run at the same --threads\n"
             "  --force                start a new run even if FILE exists (overwrites it)\n");
 }
 
@@ -139,7 +140,6 @@ static mv_status resume_run(const train_opts *o, train_run *r, mv_ae_variant var
         MV_WARN("--seed %ld ignored: resuming the run of seed %llu", o->seed, (unsigned long long)ts.seed);
     r->seed = ts.seed;
     r->start = meta.step;
-    MV_INFO("resuming %s at step %ld", path, r->start);
     return MV_OK;
 }
 
@@ -237,6 +237,7 @@ static mv_status run(const train_opts *o) {
             s = mv_fail(MV_ERR_ARG, "%s is already at step %ld (>= --steps %d): nothing to do", o->out, r.start, o->steps);
             goto fail;
         }
+        MV_INFO("resuming %s at step %ld", o->out, r.start);
     } else {
         char path[1024];
         if ((s = mv_ckpt_path(path, sizeof path, o->out, ".safetensors"))) goto fail;

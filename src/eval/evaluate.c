@@ -20,6 +20,9 @@ void mv_eval_params_init(mv_eval_params *p) {
     p->revisit.wrap_blocks = -1;
     p->long_fraction = 0.5;
     p->side_by_side = 4;
+    /* The frames right after the context are trivially near its last poses; a revisit is a return
+     * to a place seen at least 32 frames (1.6 s) earlier. */
+    p->revisit_min_gap = 32;
 }
 
 mv_status mv_file_hash(const char *path, char out[17]) {

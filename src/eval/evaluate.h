@@ -42,7 +42,7 @@ typedef struct {
     uint64_t seed;        /* rollout noise and random partners */
     mv_revisit_params revisit; /* wrap_blocks < 0: take "world_width" from the data set's index.json */
     int no_revisit;       /* 1: skip the revisit summary (needed for data without poses) */
-    int revisit_min_gap;  /* a revisit must match a context frame at least this many frames earlier (0) */
+    int revisit_min_gap;  /* a revisit must match a context frame at least this many frames earlier (32) */
     double long_fraction; /* long-horizon part of the rollout (0.5 = last half) */
     int force;            /* 1: accept an output folder of another configuration (non-matching cache
                            * entries are recomputed, the summaries rewritten) */

@@ -3,6 +3,7 @@
 #include "models/autoencoder.h"
 
 #include <math.h>
+#include <omp.h>
 
 #include "core/core.h"
 #include "core/rng.h"
@@ -210,7 +211,8 @@ struct mv_ae_work {
     float *dz, *dzpre; /* [N, C] */
     int *tok_level; /* [N] level of every token of the batch */
     float *scratch; /* block scratch */
-    float *img;     /* [2, H, W, 3] pyramid images */
+    float *img;     /* [nthreads, 2, H, W, 3] pyramid images */
+    int nthreads;
     mv_block_acts *acts; /* [nacts] = 2 * depth: encoder blocks, then decoder blocks (training) */
     int nacts;
     void *arena;
@@ -219,7 +221,7 @@ struct mv_ae_work {
 static size_t work_floats(const mv_ae *ae, int B, int training, size_t *scratch_floats) {
     size_t N = (size_t)B * ae->T, D = ae->D, C = ae->C, PD = ae->PD;
     size_t sc = mv_block_scratch_floats(&ae->dec[0], N, ae->T);
-    size_t f = N * D + N * C * 2 + (size_t)B * D * 2 + sc + 2 * (size_t)ae->H * ae->H * 3 + N;
+    size_t f = N * D + N * C * 2 + (size_t)B * D * 2 + sc + 2 * (size_t)omp_get_max_threads() * ae->H * ae->H * 3 + N;
     if (training) f += 3 * N * D + 2 * N * PD + 2 * N * C;
     if (scratch_floats) *scratch_floats = sc;
     return f + 32 * 16; /* alignment slack */
@@ -260,7 +262,8 @@ mv_status mv_ae_work_create(mv_ae_work **wp, const mv_ae *ae, int max_batch, int
     w->cond = carve(&cur, (size_t)max_batch * D);
     w->dcond = carve(&cur, (size_t)max_batch * D);
     w->scratch = carve(&cur, sc);
-    w->img = carve(&cur, 2 * (size_t)ae->H * ae->H * 3);
+    w->nthreads = omp_get_max_threads();
+    w->img = carve(&cur, 2 * (size_t)w->nthreads * ae->H * ae->H * 3);
     if (training) {
         w->enc_out = carve(&cur, N * D);
         w->dec_out = carve(&cur, N * D);
@@ -312,23 +315,28 @@ static void pyramid_frame(const mv_ae *ae, float *patches, float *img, float *tm
     }
 }
 
-void mv_ae_pyramid_f32(const mv_ae *ae, mv_ae_work *w, float *patches, const float *frames, int B) {
+/* Frames in parallel (one pair of scratch images per thread); the layers called inside run serially. */
+static void pyramid(const mv_ae *ae, mv_ae_work *w, float *patches, const uint8_t *u8, const float *f32, int B) {
     size_t hw3 = (size_t)ae->H * ae->H * 3;
-    float *img = w->img, *tmp = w->img + hw3;
+    int nt = MV_MIN(w->nthreads, B);
+#pragma omp parallel for schedule(static) num_threads(nt)
     for (int b = 0; b < B; b++) {
-        memcpy(img, frames + b * hw3, hw3 * sizeof(float));
+        int tid = omp_get_thread_num();
+        float *img = w->img + 2 * hw3 * (size_t)tid, *tmp = img + hw3;
+        if (u8)
+            for (size_t i = 0; i < hw3; i++) img[i] = u8[b * hw3 + i] / 255.0f;
+        else
+            memcpy(img, f32 + b * hw3, hw3 * sizeof(float));
         pyramid_frame(ae, patches + (size_t)b * ae->T * ae->PD, img, tmp);
     }
 }
 
+void mv_ae_pyramid_f32(const mv_ae *ae, mv_ae_work *w, float *patches, const float *frames, int B) {
+    pyramid(ae, w, patches, NULL, frames, B);
+}
+
 void mv_ae_pyramid_u8(const mv_ae *ae, mv_ae_work *w, float *patches, const uint8_t *frames, int B) {
-    size_t hw3 = (size_t)ae->H * ae->H * 3;
-    float *img = w->img, *tmp = w->img + hw3;
-    for (int b = 0; b < B; b++) {
-        const uint8_t *f = frames + b * hw3;
-        for (size_t i = 0; i < hw3; i++) img[i] = f[i] / 255.0f;
-        pyramid_frame(ae, patches + (size_t)b * ae->T * ae->PD, img, tmp);
-    }
+    pyramid(ae, w, patches, frames, NULL, B);
 }
 
 void mv_ae_image0(const mv_ae *ae, float *img, const float *out_patches, int B) {

@@ -209,7 +209,7 @@ static const float *ada_chunk(const mv_block_acts *a, int i, int D) {
 }
 
 
-/* The adaLN modulation m [N, 6D] = Linear(SiLU(c)); per-sample c is expanded to every token. */
+/* The adaLN modulation m = Linear(SiLU(c)): [N, 6D] per token, or [B, 6D] for a per-sample c. */
 static void adaln_forward(const mv_block *blk, const mv_params *p, mv_block_acts *a, const float *c,
                           int B, int T) {
     int D = blk->D;
@@ -218,12 +218,84 @@ static void adaln_forward(const mv_block *blk, const mv_params *p, mv_block_acts
     silu_forward(a->silu_c, c, rows * D);
     linear_forward(a->ada, a->silu_c, mv_params_data(p, blk->ada_w), mv_params_data(p, blk->ada_b),
                    (int)rows, D, 6 * D);
-    if (!blk->cond_per_sample || T == 1) return;
-    /* Expand rows [B,6D] -> [B,T,6D] in place, last destination first (sources stay intact). */
-    size_t row = 6 * (size_t)D * sizeof(float);
-    for (long b = B - 1; b >= 0; b--)
-        for (long t = T - 1; t >= 0; t--)
-            memmove(a->ada + (size_t)(b * T + t) * 6 * D, a->ada + (size_t)b * 6 * D, row);
+}
+
+/* ---- modulation and gates: nn.h kernels for a per-token condition; for a per-sample condition
+ * the local kernels below read row b of m [B, 6D] for every token of sample b (no expansion) and
+ * sum their parameter gradients over the sample's tokens in a fixed order. ---- */
+
+/* out [N, D] = x * (1 + m[., scale]) + m[., shift]; chunk = index of shift (scale = chunk + 1). */
+static void mod_fwd(const mv_block *blk, float *out, const float *x, const float *m, int chunk, int B, int T) {
+    int D = blk->D, D6 = 6 * D;
+    const float *sh = m + (size_t)chunk * D, *sc = sh + D;
+    if (!blk->cond_per_sample) {
+        modulate_forward(out, x, sh, sc, D6, B * T, D);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < (long)B * T; n++) {
+        const float *h = sh + (n / T) * D6, *s = sc + (n / T) * D6, *xr = x + n * D;
+        float *o = out + n * D;
+        for (int d = 0; d < D; d++) o[d] = xr[d] * (1.0f + s[d]) + h[d];
+    }
+}
+
+/* x [N, D] += m[., chunk] * y */
+static void gate_fwd(const mv_block *blk, float *x, const float *m, int chunk, const float *y, int B, int T) {
+    int D = blk->D, D6 = 6 * D;
+    const float *g = m + (size_t)chunk * D;
+    if (!blk->cond_per_sample) {
+        gate_residual_forward(x, g, y, D6, B * T, D);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < (long)B * T; n++) {
+        const float *gr = g + (n / T) * D6, *yr = y + n * D;
+        float *xr = x + n * D;
+        for (int d = 0; d < D; d++) xr[d] += gr[d] * yr[d];
+    }
+}
+
+#define PS_COLS 64 /* column block of the per-sample reductions (tasks = B x D/64) */
+
+/* Per-sample gate backward: dy = g * dx (overwrites), dgate[b] += sum_t dx * y. */
+static void gate_bwd_ps(float *dgate, float *dy, const float *dx, const float *g, const float *y, int B, int T,
+                        int D) {
+    int nb = (D + PS_COLS - 1) / PS_COLS, D6 = 6 * D;
+#pragma omp parallel for schedule(static)
+    for (int task = 0; task < B * nb; task++) {
+        int b = task / nb, d0 = (task % nb) * PS_COLS, d1 = MV_MIN(D, d0 + PS_COLS);
+        const float *gr = g + (size_t)b * D6;
+        float *dg = dgate + (size_t)b * D6;
+        for (int t = 0; t < T; t++) {
+            size_t n = (size_t)b * T + t;
+            for (int d = d0; d < d1; d++) {
+                dg[d] += dx[n * D + d] * y[n * D + d];
+                dy[n * D + d] = gr[d] * dx[n * D + d];
+            }
+        }
+    }
+}
+
+/* Per-sample modulate backward: dln = dmod * (1 + scale) (overwrites), dshift/dscale[b] += sums. */
+static void mod_bwd_ps(float *dln, float *dshift, const float *dmod, const float *ln, const float *sc, int B,
+                       int T, int D) {
+    int nb = (D + PS_COLS - 1) / PS_COLS, D6 = 6 * D;
+#pragma omp parallel for schedule(static)
+    for (int task = 0; task < B * nb; task++) {
+        int b = task / nb, d0 = (task % nb) * PS_COLS, d1 = MV_MIN(D, d0 + PS_COLS);
+        const float *s = sc + (size_t)b * D6;
+        float *dh = dshift + (size_t)b * D6, *ds = dh + D;
+        for (int t = 0; t < T; t++) {
+            size_t n = (size_t)b * T + t;
+            for (int d = d0; d < d1; d++) {
+                float g = dmod[n * D + d];
+                dh[d] += g;
+                ds[d] += g * ln[n * D + d];
+                dln[n * D + d] = g * (1.0f + s[d]);
+            }
+        }
+    }
 }
 
 static void residual_add(float *x, const float *y, size_t n) {
@@ -231,17 +303,18 @@ static void residual_add(float *x, const float *y, size_t n) {
     for (long i = 0; i < (long)n; i++) x[i] += y[i];
 }
 
+/* save = 0 (inference): skip the copies only backward needs (x_in, x_mid). */
 static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block_acts *a, float *x,
-                               const float *c, const uint8_t *mask, int B, int T) {
-    int D = blk->D, H = blk->heads, dh = D / H, N = B * T, D6 = 6 * D;
+                               const float *c, const uint8_t *mask, int B, int T, int save) {
+    int D = blk->D, H = blk->heads, dh = D / H, N = B * T;
     size_t ND = (size_t)N * D;
     MV_ASSERT((size_t)N <= a->max_tokens);
     MV_ASSERT(!blk->adaln || c);
     if (blk->adaln) adaln_forward(blk, p, a, c, B, T);
-    memcpy(a->x_in, x, ND * sizeof(float));
+    if (save) memcpy(a->x_in, x, ND * sizeof(float));
     /* attention branch */
     layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, NULL, NULL, N, D, LN_EPS);
-    if (blk->adaln) modulate_forward(a->mod1, a->ln1, a->ada, a->ada + D, D6, N, D);
+    if (blk->adaln) mod_fwd(blk, a->mod1, a->ln1, a->ada, 0, B, T);
     /* the q, k, v thirds of attn.qkv as three GEMMs on the row blocks of its weight and bias */
     const float *wqkv = mv_params_data(p, blk->qkv_w), *bqkv = mv_params_data(p, blk->qkv_b);
     float *qkv_out[3] = {a->q, a->k, a->v};
@@ -253,20 +326,20 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
     linear_forward(a->att_proj, a->att, mv_params_data(p, blk->proj_w), mv_params_data(p, blk->proj_b),
                    N, D, D);
     if (blk->adaln)
-        gate_residual_forward(x, ada_chunk(a, 2, D), a->att_proj, D6, N, D);
+        gate_fwd(blk, x, a->ada, 2, a->att_proj, B, T);
     else
         residual_add(x, a->att_proj, ND);
-    memcpy(a->x_mid, x, ND * sizeof(float));
+    if (save) memcpy(a->x_mid, x, ND * sizeof(float));
     /* MLP branch */
     layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, x, NULL, NULL, N, D, LN_EPS);
-    if (blk->adaln) modulate_forward(a->mod2, a->ln2, a->ada + 3 * D, a->ada + 4 * D, D6, N, D);
+    if (blk->adaln) mod_fwd(blk, a->mod2, a->ln2, a->ada, 3, B, T);
     linear_forward(a->h, a->mod2, mv_params_data(p, blk->fc1_w), mv_params_data(p, blk->fc1_b), N, D,
                    4 * D);
     block_gelu_forward(a->h_gelu, a->h, (size_t)N * 4 * D);
     linear_forward(a->mlp_out, a->h_gelu, mv_params_data(p, blk->fc2_w), mv_params_data(p, blk->fc2_b),
                    N, 4 * D, D);
     if (blk->adaln)
-        gate_residual_forward(x, ada_chunk(a, 5, D), a->mlp_out, D6, N, D);
+        gate_fwd(blk, x, a->ada, 5, a->mlp_out, B, T);
     else
         residual_add(x, a->mlp_out, ND);
 }
@@ -274,7 +347,7 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
 void mv_block_forward(const mv_block *blk, const mv_params *p, mv_block_acts *acts, float *scratch,
                       float *x, const float *c, const uint8_t *mask, int B, int T) {
     if (acts) {
-        block_forward_acts(blk, p, acts, x, c, mask, B, T);
+        block_forward_acts(blk, p, acts, x, c, mask, B, T, 1);
         return;
     }
     MV_ASSERT(scratch);
@@ -282,58 +355,49 @@ void mv_block_forward(const mv_block *blk, const mv_params *p, mv_block_acts *ac
     memset(&tmp, 0, sizeof tmp);
     tmp.max_tokens = (size_t)B * T;
     acts_carve(&tmp, blk, tmp.max_tokens, scratch);
-    block_forward_acts(blk, p, &tmp, x, c, mask, B, T);
+    block_forward_acts(blk, p, &tmp, x, c, mask, B, T, 0);
 }
 
 /* ---- backward ---- */
 
-/* Sums dada [B,T,6D] over T into out [B,6D] (in token order, so the result is fixed). */
-static void reduce_per_sample(float *out, const float *dada, int B, int T, int D6) {
-#pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++) {
-        float *o = out + (size_t)b * D6;
-        memcpy(o, dada + (size_t)b * T * D6, (size_t)D6 * sizeof(float));
-        for (int t = 1; t < T; t++) {
-            const float *r = dada + (size_t)(b * T + t) * D6;
-            for (int j = 0; j < D6; j++) o[j] += r[j];
-        }
-    }
-}
-
-/* dada [B*T, 6D] -> adaLN weights and dc; work: [B, 6D] floats for the per-sample sum. */
-static void adaln_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a, float *dada,
-                           float *work, float *dsilu, float *dc, int B, int T) {
+/* dada [rows, 6D] (rows = B per-sample, B*T per-token) -> adaLN weights and dc. */
+static void adaln_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a, const float *dada,
+                           float *dsilu, float *dc, int B, int T) {
     int D = blk->D, rows = blk->cond_per_sample ? B : B * T;
-    if (blk->cond_per_sample && T > 1) { /* T == 1: dada is already [B, 6D] */
-        reduce_per_sample(work, dada, B, T, 6 * D);
-        dada = work;
-    }
     memset(dsilu, 0, (size_t)rows * D * sizeof(float));
     linear_backward(dc ? dsilu : NULL, mv_params_grad(p, blk->ada_w), mv_params_grad(p, blk->ada_b),
                     dada, a->silu_c, mv_params_data(p, blk->ada_w), rows, D, 6 * D);
     if (dc) silu_backward(dc, dsilu, a->c_in, (size_t)rows * D);
 }
 
-/* d(x_out) -> d(branch output) through the (gated) residual; dy [N, D] is overwritten. */
+/* d(x_out) -> d(branch output) through the (gated) residual; dy [N, D] is overwritten.
+ * dgate: rows of dada (stride 6D; [B] rows per-sample, [N] per-token); g: the gate chunk of m. */
 static void residual_branch_grad(const mv_block *blk, float *dgate, float *dy, const float *dx,
-                                 const float *gate, const float *y, int N) {
-    int D = blk->D;
-    memset(dy, 0, (size_t)N * D * sizeof(float));
-    if (blk->adaln)
-        gate_residual_backward(dgate, dy, dx, gate, y, 6 * D, N, D);
-    else
+                                 const float *g, const float *y, int B, int T) {
+    int D = blk->D, N = B * T;
+    if (!blk->adaln) {
         memcpy(dy, dx, (size_t)N * D * sizeof(float));
+    } else if (blk->cond_per_sample) {
+        gate_bwd_ps(dgate, dy, dx, g, y, B, T, D);
+    } else {
+        memset(dy, 0, (size_t)N * D * sizeof(float));
+        gate_residual_backward(dgate, dy, dx, g, y, 6 * D, N, D);
+    }
 }
 
-/* Through the modulation (if any) and the affine-free LayerNorm, accumulating into dx. */
-static void norm_backward(const mv_block *blk, float *dx, float *dln, float *dada_shift,
-                          const float *dmod, const float *ln, const float *scale, const float *inp,
-                          const float *mean, const float *rstd, int N) {
-    int D = blk->D;
+/* Through the modulation (if any) and the affine-free LayerNorm, accumulating into dx.
+ * dshift: the shift chunk of dada (scale follows at +D); scale: the scale chunk of m. */
+static void norm_backward(const mv_block *blk, float *dx, float *dln, float *dshift, const float *dmod,
+                          const float *ln, const float *scale, const float *inp, const float *mean,
+                          const float *rstd, int B, int T) {
+    int D = blk->D, N = B * T;
     const float *dl = dmod;
-    if (blk->adaln) {
+    if (blk->adaln && blk->cond_per_sample) {
+        mod_bwd_ps(dln, dshift, dmod, ln, scale, B, T, D);
+        dl = dln;
+    } else if (blk->adaln) {
         memset(dln, 0, (size_t)N * D * sizeof(float));
-        modulate_backward(dln, dada_shift, dada_shift + D, dmod, ln, scale, 6 * D, N, D);
+        modulate_backward(dln, dshift, dshift + D, dmod, ln, scale, 6 * D, N, D);
         dl = dln;
     }
     layernorm_backward(dx, NULL, NULL, dl, inp, NULL, mean, rstd, N, D);
@@ -347,9 +411,9 @@ void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a
     float *big1 = scratch, *big2 = big1 + N4, *dada = big2 + N4;
     float *e1 = dada + round16(ND * 6), *e2 = e1 + round16(ND),
           *e3 = e2 + round16(ND);
-    if (blk->adaln) memset(dada, 0, ND * 6 * sizeof(float));
+    if (blk->adaln) memset(dada, 0, (size_t)(blk->cond_per_sample ? B : N) * 6 * D * sizeof(float));
     /* MLP branch: x_out = x_mid + gate_mlp * mlp_out */
-    residual_branch_grad(blk, dada + 5 * D, e1, dx, ada_chunk(a, 5, D), a->mlp_out, N);
+    residual_branch_grad(blk, dada + 5 * D, e1, dx, ada_chunk(a, 5, D), a->mlp_out, B, T);
     memset(big1, 0, ND * 4 * sizeof(float));
     linear_backward(big1, mv_params_grad(p, blk->fc2_w), mv_params_grad(p, blk->fc2_b), e1, a->h_gelu,
                     mv_params_data(p, blk->fc2_w), N, 4 * D, D);
@@ -358,9 +422,9 @@ void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a
     linear_backward(e2, mv_params_grad(p, blk->fc1_w), mv_params_grad(p, blk->fc1_b), big2, a->mod2,
                     mv_params_data(p, blk->fc1_w), N, D, 4 * D);
     norm_backward(blk, dx, e3, dada + 3 * D, e2, a->ln2, ada_chunk(a, 4, D), a->x_mid, a->ln2_mean,
-                  a->ln2_rstd, N);
+                  a->ln2_rstd, B, T);
     /* attention branch: x_mid = x_in + gate_msa * proj(attn(...)) */
-    residual_branch_grad(blk, dada + 2 * D, e1, dx, ada_chunk(a, 2, D), a->att_proj, N);
+    residual_branch_grad(blk, dada + 2 * D, e1, dx, ada_chunk(a, 2, D), a->att_proj, B, T);
     float *datt = e2, *dqn = big1, *dkn = big1 + ND, *dv = big1 + 2 * ND, *dq = big2, *dk = big2 + ND;
     memset(datt, 0, ND * sizeof(float));
     linear_backward(datt, mv_params_grad(p, blk->proj_w), mv_params_grad(p, blk->proj_b), e1, a->att,
@@ -378,6 +442,6 @@ void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a
         linear_backward(e1, mv_params_grad(p, blk->qkv_w) + (size_t)j * D * D,
                         mv_params_grad(p, blk->qkv_b) + (size_t)j * D, dthird[j], a->mod1,
                         mv_params_data(p, blk->qkv_w) + (size_t)j * D * D, N, D, D);
-    norm_backward(blk, dx, e3, dada, e1, a->ln1, ada_chunk(a, 1, D), a->x_in, a->ln1_mean, a->ln1_rstd, N);
-    if (blk->adaln) adaln_backward(blk, p, a, dada, big1, e1, dc, B, T); /* big1 [N,4D] is free now */
+    norm_backward(blk, dx, e3, dada, e1, a->ln1, ada_chunk(a, 1, D), a->x_in, a->ln1_mean, a->ln1_rstd, B, T);
+    if (blk->adaln) adaln_backward(blk, p, a, dada, e1, dc, B, T);
 }

@@ -1,21 +1,22 @@
 /* Fast multi-head attention: flash-style tiles, online softmax over key tiles, no T x T buffers.
  * Forward: one task per (b, h, query block of QB rows); each key tile is packed once per block and
  * used by its QB/BQ query tiles. Backward: pass 1 per (b, h, key tile) accumulates dk, dv over all
- * queries; pass 2 per (b, h, query block) accumulates dq (P recomputed). With at least two heads per
- * thread a fused version runs instead: one task per head computes dq, dk, dv together (QK^T and dP
- * once per tile pair). Every output element is
- * written by exactly one task, so results repeat bit for bit at any thread count.
+ * queries; pass 2 per (b, h, query block) accumulates dq (P recomputed). With B*H >= 4 heads a fused
+ * version runs instead: one task per head computes dq, dk, dv together (QK^T and dP once per tile
+ * pair). The choice does not depend on the thread count and every output element is written by
+ * exactly one task, so results repeat bit for bit at any thread count.
  * Layout: q, k, v, out [B, T, H*dh], channel h*dh + j; lse [B, H, T] (in units of scaled scores).
- * Scratch lives on the stack (at most ~200 KB per thread for dh <= ATTN_MAX_DH); larger heads use the
+ * Scratch lives on the stack (at most ~250 KB per thread for dh <= ATTN_MAX_DH); larger heads use the
  * naive kernels. */
 #include <math.h>
-#include <omp.h>
 
 #include "core/core.h"
 #include "nn/nn.h"
 #include "nn/tile.h"
 
-enum { BQ = 64, BK = 64, QB = 256, ATTN_MAX_DH = 128, ATTN_FUSED_MAX_T = 16384 };
+/* tile rows/keys, query rows per forward task, head width limit, fused-backward limits */
+enum { BQ = 64, BK = 64, QB = 256, ATTN_MAX_DH = 128 };
+enum { ATTN_FUSED_MAX_T = 16384, ATTN_FUSED_MIN_HEADS = 4 };
 enum { MASK_NONE = 0, MASK_ALL = 1, MASK_PART = 2 }; /* no key allowed / all allowed / some */
 
 /* Classifies the mask tile rows [i0, i0+nq) x keys [j0, j0+nk) of batch b. */
@@ -234,8 +235,8 @@ void attention_backward(float *dq, float *dk, float *dv, /* [B, T, H*dh] each, a
     int nkt = (T + BK - 1) / BK, nblk = (T + QB - 1) / QB;
     float scale = 1.0f / sqrtf((float)dh);
     long nkv = (long)B * H * nkt, nq = (long)B * H * nblk;
-    if ((long)B * H >= 2L * omp_get_max_threads() && T <= ATTN_FUSED_MAX_T) {
-        /* enough heads to keep every thread busy: one task per head, 5 matmuls per tile pair */
+    if ((long)B * H >= ATTN_FUSED_MIN_HEADS && T <= ATTN_FUSED_MAX_T) {
+        /* enough heads to keep the (2-core) machine busy: one task per head, 5 matmuls per pair */
 #pragma omp parallel for schedule(dynamic, 1)
         for (long t = 0; t < (long)B * H; t++) {
             int b = (int)(t / H), h = (int)(t % H);

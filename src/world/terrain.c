@@ -15,23 +15,31 @@ static float lattice(uint32_t seed, int octave, int ix, int iz) {
 
 static float smooth(float t) { return t * t * (3.0f - 2.0f * t); }
 
-/* Value noise with lattice spacing `cell` (a divisor of W), periodic over W. */
-static float value_noise(uint32_t seed, int octave, int cell, int x, int z) {
-    int per = W / cell, ix = x / cell, iz = z / cell;
-    float fx = smooth((float)(x % cell) / cell), fz = smooth((float)(z % cell) / cell);
-    float a = lattice(seed, octave, ix % per, iz % per), b = lattice(seed, octave, (ix + 1) % per, iz % per);
-    float c = lattice(seed, octave, ix % per, (iz + 1) % per);
-    float d = lattice(seed, octave, (ix + 1) % per, (iz + 1) % per);
-    return (a + (b - a) * fx) * (1 - fz) + (c + (d - c) * fx) * fz;
+/* Adds amp * value noise (lattice spacing `cell`, a divisor of W, periodic over W) to out. */
+static void noise_add(float *out /* [W (x), W (z)] */, uint32_t seed, int octave, int cell, float amp) {
+    int per = W / cell;
+    float lat[64 * 64]; /* [per, per] */
+    MV_ASSERT(per <= 64);
+    for (int i = 0; i < per; i++)
+        for (int k = 0; k < per; k++) lat[i * per + k] = lattice(seed, octave, i, k);
+    for (int x = 0; x < W; x++)
+        for (int z = 0; z < W; z++) {
+            int ix = x / cell, iz = z / cell, ix1 = (ix + 1) % per, iz1 = (iz + 1) % per;
+            float fx = smooth((float)(x % cell) / cell), fz = smooth((float)(z % cell) / cell);
+            float a = lat[ix * per + iz], b = lat[ix1 * per + iz], c = lat[ix * per + iz1], d = lat[ix1 * per + iz1];
+            out[x * W + z] += amp * ((a + (b - a) * fx) * (1 - fz) + (c + (d - c) * fx) * fz);
+        }
 }
 
-static float fbm(uint32_t seed, int x, int z) {
-    float sum = 0, amp = 1, norm = 0;
+/* Fractal value noise in [0, 1]: octaves of spacing 64, 32, 16, 8, 4 with halving amplitudes. */
+static void fbm_map(float *out /* [W, W] */, uint32_t seed) {
+    float amp = 1, norm = 0;
+    memset(out, 0, sizeof(float) * W * W);
     for (int o = 0, cell = 64; cell >= 4; o++, cell /= 2, amp *= 0.5f) {
-        sum += amp * value_noise(seed, o, cell, x, z);
+        noise_add(out, seed, o, cell, amp);
         norm += amp;
     }
-    return sum / norm;
+    for (int i = 0; i < W * W; i++) out[i] /= norm;
 }
 
 /* ---------------- cells ---------------- */
@@ -44,12 +52,11 @@ static int get(const mv_world *w, int x, int y, int z) {
     return w->vox[wl_index(x, z, y)] & 15;
 }
 
-static void terrain_columns(mv_world *w) {
-    uint32_t s = w->seed;
+static void terrain_columns(mv_world *w, const float *height /* [W, W] */, const float *hills /* [W, W] */) {
     for (int x = 0; x < W; x++)
         for (int z = 0; z < W; z++) {
-            float n = fbm(s, x, z), hills = value_noise(s ^ 0xA5A5u, 9, 128, x, z);
-            float hf = MV_WORLD_SEA + (n - 0.42f) * 55.0f * (0.6f + 0.8f * hills);
+            float n = height[x * W + z];
+            float hf = MV_WORLD_SEA + (n - 0.42f) * 55.0f * (0.6f + 0.8f * hills[x * W + z]);
             int h = (int)floorf(hf);
             h = h < 4 ? 4 : h > 44 ? 44 : h;
             for (int y = 0; y <= h; y++) {
@@ -78,14 +85,14 @@ static void tree_place(mv_world *w, int x, int z, int h, float r) {
     }
 }
 
-static void terrain_trees(mv_world *w) {
+static void terrain_trees(mv_world *w, const float *density /* [W, W] */) {
     for (int x = 0; x < W; x++)
         for (int z = 0; z < W; z++) {
             int h = w->ground[x * W + z];
             if (get(w, x, h, z) != MV_B_GRASS) continue;
             float r = wl_hash01(w->seed + 1, (uint64_t)x * W + z);
             /* density varies over the map: forests and open meadows */
-            float dens = 0.004f + 0.05f * smooth(value_noise(w->seed ^ 0x7777u, 10, 32, x, z));
+            float dens = 0.004f + 0.05f * smooth(density[x * W + z]);
             if (r >= dens) continue;
             int clear = 1;
             for (int dx = -2; dx <= 2 && clear; dx++)
@@ -235,54 +242,59 @@ static void terrain_spawn(mv_world *w) {
 }
 
 /* ---------------- distance field ---------------- */
-/* Chebyshev distance to the nearest non-air cell, by repeated 3x3x3 min-filters (exact up to the
- * cap). The world wraps in x and z; beyond y it is clamped. */
-static void dist_filter_y(uint8_t *o, const uint8_t *d) {
+/* Exact Chebyshev distance to the nearest non-air cell, capped at 15, by three separable passes:
+ * 1-D distances along y, then min over |k| <= 15 of max(|k|, d) along z and along x (wrapping). */
+static void dist_pass_y(uint8_t *d /* [W, W, H] */, const uint8_t *vox /* [W, W, H] */) {
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < (size_t)W * W; c++) {
-        const uint8_t *s = d + c * H;
-        uint8_t *r = o + c * H;
-        r[0] = MV_MIN(s[0], s[1]);
-        for (int y = 1; y < H - 1; y++) r[y] = MV_MIN(MV_MIN(s[y - 1], s[y]), s[y + 1]);
-        r[H - 1] = MV_MIN(s[H - 2], s[H - 1]);
+        const uint8_t *v = vox + c * H;
+        uint8_t *o = d + c * H;
+        int run = WL_DIST_CAP;
+        for (int y = 0; y < H; y++) {
+            run = (v[y] & 15) ? 0 : MV_MIN(run + 1, WL_DIST_CAP);
+            o[y] = (uint8_t)run;
+        }
+        run = WL_DIST_CAP;
+        for (int y = H - 1; y >= 0; y--) {
+            run = o[y] == 0 ? 0 : MV_MIN(run + 1, WL_DIST_CAP);
+            if (run < o[y]) o[y] = (uint8_t)run;
+        }
     }
 }
 
-/* 3-tap min along x (axis 0) or z (axis 1), wrapping. */
-static void dist_filter_xz(uint8_t *o, const uint8_t *d, int axis) {
+/* o[x, z, :] = min over |k| <= cap of max(|k|, d[x + k, z, :]) (axis 0) or d[x, z + k, :] (axis 1). */
+static void dist_pass_xz(uint8_t *o /* [W, W, H] */, const uint8_t *d /* [W, W, H] */, int axis) {
 #pragma omp parallel for schedule(static)
     for (int x = 0; x < W; x++)
         for (int z = 0; z < W; z++) {
-            int px = axis == 0 ? x - 1 : x, pz = axis == 0 ? z : z - 1;
-            int nx = axis == 0 ? x + 1 : x, nz = axis == 0 ? z : z + 1;
-            const uint8_t *a = d + wl_index(px, pz, 0), *b = d + wl_index(x, z, 0), *c = d + wl_index(nx, nz, 0);
             uint8_t *r = o + wl_index(x, z, 0);
-            for (int y = 0; y < H; y++) r[y] = MV_MIN(MV_MIN(a[y], b[y]), c[y]);
+            memcpy(r, d + wl_index(x, z, 0), H);
+            for (int k = 1; k <= WL_DIST_CAP; k++) {
+                const uint8_t *a = d + (axis == 0 ? wl_index(x - k, z, 0) : wl_index(x, z - k, 0));
+                const uint8_t *b = d + (axis == 0 ? wl_index(x + k, z, 0) : wl_index(x, z + k, 0));
+                uint8_t kk = (uint8_t)k;
+                for (int y = 0; y < H; y++) {
+                    uint8_t m = MV_MIN(a[y], b[y]);
+                    m = MV_MAX(m, kk);
+                    r[y] = MV_MIN(r[y], m);
+                }
+            }
         }
 }
 
 static mv_status terrain_distance(mv_world *w) {
     size_t n = (size_t)W * W * H;
-    uint8_t *d = mv_alloc(n), *t = mv_alloc(n), *u = mv_alloc(n);
+    uint8_t *d = mv_alloc(n), *t = mv_alloc(n);
     mv_status st = MV_ERR_NOMEM;
-    if (!d || !t || !u) goto fail;
-    for (size_t i = 0; i < n; i++) d[i] = (w->vox[i] & 15) ? 0 : WL_DIST_CAP;
-    for (int it = 0; it < WL_DIST_CAP; it++) {
-        dist_filter_y(t, d);
-        dist_filter_xz(u, t, 1);
-        dist_filter_xz(t, u, 0);
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            uint8_t v = (uint8_t)(t[i] + 1);
-            if (v < d[i]) d[i] = v;
-        }
-    }
+    if (!d || !t) goto fail;
+    dist_pass_y(d, w->vox);
+    dist_pass_xz(t, d, 1);
+    dist_pass_xz(d, t, 0);
     for (size_t i = 0; i < n; i++) w->vox[i] = (uint8_t)((w->vox[i] & 15) | (d[i] << 4));
     st = MV_OK;
 fail:
     mv_free(d);
     mv_free(t);
-    mv_free(u);
     return st;
 }
 
@@ -295,10 +307,16 @@ mv_status mv_world_create(mv_world **out, uint32_t seed) {
     w->vox = mv_calloc((size_t)W * W * H);
     w->ground = mv_calloc((size_t)W * W);
     if (!w->vox || !w->ground) goto fail;
+    float *maps = calloc((size_t)3 * W * W, sizeof(float)); /* height, hills, tree density: [3, W, W] */
+    if (!maps) goto fail;
+    fbm_map(maps, seed);
+    noise_add(maps + W * W, seed ^ 0xA5A5u, 9, 128, 1.0f);
+    noise_add(maps + 2 * W * W, seed ^ 0x7777u, 10, 32, 1.0f);
     wl_textures_make(w);
-    terrain_columns(w);
+    terrain_columns(w, maps, maps + W * W);
     ground_update(w);
-    terrain_trees(w);
+    terrain_trees(w, maps + 2 * W * W);
+    free(maps);
     ground_update(w);
     terrain_spawn(w);
     terrain_landmarks(w);

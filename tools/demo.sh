@@ -1,0 +1,20 @@
+#!/bin/sh
+# The main job in one command on a fresh Debian 12 machine (run as root, from the repository root):
+# installs the packages, builds millivid, renders a Loopcraft test world and, when the shipped mini
+# models are present in models/, rolls out a video from it with MilliVid.
+set -e
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" = 0 ]; then sh tools/install-deps.sh >/dev/null; fi
+make -j"$(nproc)" >/dev/null
+build/millivid --version
+build/millivid world --out out/demo_world --split test --videos 2 --frames 384 --size 64 --seed 7 \
+    --context 128 --mp4 --force --quiet
+build/millivid info out/demo_world
+if [ -f models/ae_mini.safetensors ] && [ -f models/dit_millivid_mini.safetensors ]; then
+    build/millivid generate --ae models/ae_mini.safetensors --dit models/dit_millivid_mini.safetensors \
+        --method millivid --data out/demo_world --video 0 --context 128 --frames 384 \
+        --out out/demo_millivid.mp4 --png-dir out/demo_png
+    echo "rollout written to out/demo_millivid.mp4 (ground-truth context, then 256 generated frames)"
+else
+    echo "no trained mini DiT shipped in models/ yet: the world video is out/demo_world/videos/"
+fi
