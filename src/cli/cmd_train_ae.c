@@ -5,7 +5,9 @@
  * pretrained VGG weights that this project cannot download (and no cheap substitute keeps the twin test
  * exact). AdamW (betas 0.9/0.999, eps 1e-8, weight decay from the config on every tensor) with
  * lr * min(step / warmup, 1), then constant, as the official schedule (Muon is replaced by AdamW). */
+#include <errno.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -217,12 +219,27 @@ done:
     return s;
 }
 
+/* mkdir -p of the directory part of path. */
+static mv_status make_parent_dir(const char *path) {
+    char dir[1024];
+    if ((size_t)snprintf(dir, sizeof dir, "%s", path) >= sizeof dir) return mv_fail(MV_ERR_ARG, "%s: path too long", path);
+    for (char *c = dir + 1; *c; c++) {
+        if (*c != '/') continue;
+        *c = 0;
+        if (mkdir(dir, 0777) && errno != EEXIST)
+            return mv_fail(MV_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+        *c = '/';
+    }
+    return MV_OK;
+}
+
 static mv_status run(const train_opts *o) {
     train_run r;
     memset(&r, 0, sizeof r);
     mv_ae_variant variant = MV_AE_ADAPTIVE;
     mv_status s;
     if ((s = build_config(o, &r.cfg))) return s;
+    if ((s = make_parent_dir(o->out))) return s;
     if (o->variant && (s = mv_ae_variant_parse(o->variant, &variant))) return s;
     if ((s = mv_dataset_open(&r.data, o->data))) return s;
     if (r.data.size != r.cfg.image_size) {

@@ -116,7 +116,8 @@ typedef struct {
 } mv_world_params;
 void mv_world_params_init(mv_world_params *p);
 mv_status mv_world_params_check(const mv_world_params *p);
-/* The world seed of video `video` of a data set made with `seed`. */
+/* The world seed of video `video` of a data set made with `seed` (Philox fork of the data-set seed by
+ * the video index). The video's walk uses the Philox stream mv_rng_fork(world seed, 1). */
 uint32_t mv_world_video_seed(long seed, int video);
 /* The per-frame actions and poses of one video (what the data set stores), without rendering when
  * rgb is NULL. actions6: [T, 6] = id, x, y, z, yaw, pitch. */
