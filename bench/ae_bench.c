@@ -6,33 +6,12 @@
  * Usage (from the repository root):
  *   ae_bench [--threads N] [--reps R] [--rounds K] [--no-torch] [--encode-only] [--paper]
  * --paper builds the paper-size autoencoder (ViT-B, 256x256) and times one forward pass instead. */
-#include <math.h>
-#include <time.h>
-
+#include "benchutil.h"
 #include "core/config.h"
 #include "core/core.h"
 #include "core/rng.h"
 #include "models/autoencoder.h"
 #include "nn/nn.h"
-
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-/* Best wall-clock time of reps calls; *cpu gets the best CPU time (all threads) of a call. */
-static double best_of(int reps, void (*fn)(void *), void *ctx, double *cpu) {
-    fn(ctx);
-    double best = 1e30;
-    for (int i = 0; i < reps; i++) {
-        double t0 = mv_now(), c0 = cpu_now();
-        fn(ctx);
-        best = fmin(best, mv_now() - t0);
-        *cpu = fmin(*cpu, cpu_now() - c0);
-    }
-    return best;
-}
 
 typedef struct {
     mv_ae *ae;
@@ -59,25 +38,13 @@ static void encode(void *c) {
     mv_ae_encode(b->ae, b->we, b->lat, b->patches, b->BE);
 }
 
-/* Runs the PyTorch twin; fills its seconds (wall, CPU) per train step and per encode call. */
+/* Runs the PyTorch twin; lowers its seconds (wall, CPU) per train step and per encode call. */
 static void run_torch(int threads, int B, int reps, double *train, double *enc, double *train_cpu,
                       double *enc_cpu) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "env -u OPENBLAS_CORETYPE LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp "
-             "OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=%d /usr/bin/python3 bench/torch_ae.py %d %d %d",
-             threads, threads, B, reps);
-    FILE *f = popen(cmd, "r");
-    if (!f) return;
-    char name[64];
-    double sec;
-    while (fscanf(f, "%lf %63s", &sec, name) == 2) {
-        if (!strcmp(name, "train_step")) *train = fmin(*train, sec);
-        if (!strcmp(name, "encode32")) *enc = fmin(*enc, sec);
-        if (!strcmp(name, "train_step_cpu")) *train_cpu = fmin(*train_cpu, sec);
-        if (!strcmp(name, "encode32_cpu")) *enc_cpu = fmin(*enc_cpu, sec);
-    }
-    pclose(f);
+    static const char *const names[4] = {"train_step", "encode32", "train_step_cpu", "encode32_cpu"};
+    double sec[4] = {*train, *enc, *train_cpu, *enc_cpu};
+    bench_torch("torch_ae.py", threads, B, reps, names, sec, 4);
+    *train = sec[0], *enc = sec[1], *train_cpu = sec[2], *enc_cpu = sec[3];
 }
 
 static int bench_paper(void) {
@@ -150,8 +117,8 @@ int main(int argc, char **argv) {
     double c_train = 1e30, c_enc = 1e30, t_train = 1e30, t_enc = 1e30;
     double cc_train = 1e30, cc_enc = 1e30, tc_train = 1e30, tc_enc = 1e30; /* CPU seconds */
     for (int k = 0; k < rounds; k++) {
-        if (!only_encode) c_train = fmin(c_train, best_of(reps, train_step, &b, &cc_train));
-        c_enc = fmin(c_enc, best_of(reps, encode, &b, &cc_enc));
+        if (!only_encode) c_train = fmin(c_train, bench_best_of(reps, train_step, &b, &cc_train));
+        c_enc = fmin(c_enc, bench_best_of(reps, encode, &b, &cc_enc));
         if (torch) run_torch(threads, b.B, reps, &t_train, &t_enc, &tc_train, &tc_enc);
     }
     printf("autoencoder (mini: 64x64, D %d, depth %d, %d tokens/frame), %d threads, best of %d x %d rounds\n",

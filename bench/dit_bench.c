@@ -7,11 +7,12 @@
  * --paper builds the paper-size universal and FramePack DiTs (DiT-B) and times one inference forward of
  * a full step (3840 tokens) each instead.
  * Usage (from the repository root): dit_bench [--threads N] [--reps R] [--no-torch] [--rollout]
- *        [--cache] [--frames F] [--paper] */
-#include <math.h>
-
+ *        [--cache] [--frames F] [--paper] [--bf16]
+ * --bf16: linear layers with bf16 operands (core/gemm.h mv_set_matmul_precision). */
+#include "benchutil.h"
 #include "core/config.h"
 #include "core/core.h"
+#include "core/gemm.h"
 #include "core/rng.h"
 #include "models/dit.h"
 #include "nn/nn.h"
@@ -21,17 +22,6 @@
 
 #define T_SEQ 320
 #define CONTEXT 128
-
-static double best_of(int reps, void (*fn)(void *), void *ctx) {
-    fn(ctx);
-    double best = 1e30;
-    for (int i = 0; i < reps; i++) {
-        double t0 = mv_now();
-        fn(ctx);
-        best = fmin(best, mv_now() - t0);
-    }
-    return best;
-}
 
 typedef struct {
     mv_dit *m;
@@ -58,46 +48,42 @@ static void train_step(void *c) {
     adamw_update(p->data, p->grad, p->m, p->v, p->total, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, b->step);
 }
 
+/* The first sequence of the batch, with context mask ctx (or NULL). */
+static mv_dit_tokens one_seq(const bench_ctx *b, const uint8_t *ctx) {
+    return (mv_dit_tokens){1, T_SEQ, b->frame, b->level, b->row, b->col, b->t, b->action, NULL, ctx};
+}
+
 static void forward1(void *c) {
     bench_ctx *b = c;
-    mv_dit_tokens tk = {1, T_SEQ, b->frame, b->level, b->row, b->col, b->t, b->action, NULL, b->ctx};
+    mv_dit_tokens tk = one_seq(b, b->ctx);
     MV_ASSERT(mv_dit_forward(b->m, &b->acts1, b->v, b->x, &tk) == MV_OK);
 }
 
 static void forward_infer(void *c) {
     bench_ctx *b = c;
-    mv_dit_tokens tk = {1, T_SEQ, b->frame, b->level, b->row, b->col, b->t, b->action, NULL, NULL};
+    mv_dit_tokens tk = one_seq(b, NULL);
     MV_ASSERT(mv_dit_forward_infer(b->m, &b->infer, b->v, b->x, &tk) == MV_OK);
 }
 
 static void forward_cached(void *c) {
     bench_ctx *b = c;
-    mv_dit_tokens tk = {1, T_SEQ, b->frame, b->level, b->row, b->col, b->t, b->action, NULL, b->ctx};
+    mv_dit_tokens tk = one_seq(b, b->ctx);
     MV_ASSERT(mv_dit_forward_cached(b->m, &b->cache, b->v, b->x, &tk) == MV_OK);
 }
 
 static void cache_build(void *c) {
     bench_ctx *b = c;
-    mv_dit_tokens tk = {1, T_SEQ, b->frame, b->level, b->row, b->col, b->t, b->action, NULL, b->ctx};
+    mv_dit_tokens tk = one_seq(b, b->ctx);
     MV_ASSERT(mv_dit_cache_build(b->m, &b->cache, b->x, &tk) == MV_OK);
 }
 
 /* Runs the PyTorch twin; fills seconds per train step and per 320-token forward (or leaves 0). */
 static void run_torch(int threads, int B, int reps, double *train, double *fwd) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "env -u OPENBLAS_CORETYPE LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp "
-             "OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=%d /usr/bin/python3 bench/torch_dit.py %d %d %d",
-             threads, threads, B, reps);
-    FILE *f = popen(cmd, "r");
-    if (!f) return;
-    char name[64];
-    double sec;
-    while (fscanf(f, "%lf %63s", &sec, name) == 2) {
-        if (!strcmp(name, "train_step")) *train = sec;
-        if (!strcmp(name, "forward320")) *fwd = sec;
-    }
-    pclose(f);
+    static const char *const names[2] = {"train_step", "forward320"};
+    double sec[2] = {1e30, 1e30};
+    bench_torch("torch_dit.py", threads, B, reps, names, sec, 2);
+    if (sec[0] < 1e30) *train = sec[0];
+    if (sec[1] < 1e30) *fwd = sec[1];
 }
 
 /* Random tokens shaped like a MilliVid step (64 denoised level-0 tokens, 256 context tokens). */
@@ -231,8 +217,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--rollout")) rollout = 1;
         else if (!strcmp(argv[i], "--cache")) cache_only = 1;
         else if (!strcmp(argv[i], "--paper")) paper = 1;
+        else if (!strcmp(argv[i], "--bf16")) mv_set_matmul_precision(MV_MATMUL_BF16);
         else {
-            fprintf(stderr, "usage: dit_bench [--threads N] [--reps R] [--no-torch] [--rollout] [--cache] [--frames F] [--paper]\n");
+            fprintf(stderr, "usage: dit_bench [--threads N] [--reps R] [--no-torch] [--rollout] [--cache] [--frames F] [--paper] [--bf16]\n");
             return 2;
         }
     }
@@ -275,13 +262,14 @@ int main(int argc, char **argv) {
      * step (mask off) as the main number */
     uint8_t *ctx_saved = b.ctx;
     b.ctx = NULL;
-    double tr = best_of(reps, train_step, &b);
-    double f1 = best_of(reps + 2, forward1, &b);
+    double tr = bench_best_of(reps, train_step, &b, NULL);
+    double f1 = bench_best_of(reps + 2, forward1, &b, NULL);
     m.context_cache = 0; /* the fast inference path is for models without the cache */
-    double fi = best_of(reps + 2, forward_infer, &b);
+    double fi = bench_best_of(reps + 2, forward_infer, &b, NULL);
     m.context_cache = 1;
     b.ctx = ctx_saved;
-    double cb = best_of(reps, cache_build, &b), fc = best_of(reps + 2, forward_cached, &b);
+    double cb = bench_best_of(reps, cache_build, &b, NULL);
+    double fc = bench_best_of(reps + 2, forward_cached, &b, NULL);
     double ttr = 0, tf1 = 0;
     if (torch) run_torch(threads, B, reps, &ttr, &tf1);
     printf("\n%-40s %12s %12s\n", "", "millivid C", "PyTorch");

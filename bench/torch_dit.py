@@ -4,20 +4,12 @@
 masked v loss, backward, update) at batch B and one forward of a single 320-token sequence; prints
 "seconds name" lines (best of repeated calls).
 Usage: torch_dit.py THREADS BATCH REPS"""
-import os
-import sys
-import time
-
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from torchbench import best, setup  # bench/torchbench.py, also puts tools/ on the path
 import dit_twin  # noqa: E402
 
-THREADS = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-BATCH = int(sys.argv[2]) if len(sys.argv) > 2 else 8
-REPS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-torch.set_num_threads(THREADS)
-torch.manual_seed(0)
+BATCH, REPS = setup(8, 3)
 
 D, DEPTH, HEADS, C, L, T = 256, 6, 4, 16, 4, 320
 CFG = {"kind": "universal", "C": C, "D": D, "depth": DEPTH, "heads": HEADS, "levels": L, "grid0": 8,
@@ -61,16 +53,6 @@ target = torch.randn(BATCH, T, C)
 mask = (torch.rand(BATCH, T) < 0.2).float()[..., None]
 
 
-def best(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
-
-
 def train_step():
     opt.zero_grad(set_to_none=False)
     k = TB
@@ -88,5 +70,5 @@ def forward1():
                              k["keep"], None)
 
 
-print(best(train_step, REPS), "train_step", flush=True)
-print(best(forward1, REPS + 2), "forward320", flush=True)
+print(best(train_step, REPS)[0], "train_step", flush=True)
+print(best(forward1, REPS + 2)[0], "forward320", flush=True)

@@ -297,21 +297,9 @@ static const char *bin(void) {
     return path;
 }
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    rewind(f);
-    char *buf = calloc((size_t)len + 1, 1);
-    *n = fread(buf, 1, (size_t)len, f);
-    fclose(f);
-    return buf;
-}
-
 static int same_file(const char *a, const char *b) {
     size_t na = 0, nb = 0;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    char *x = tu_slurp(a, &na), *y = tu_slurp(b, &nb);
     int same = x && y && na == nb && na > 0 && !memcmp(x, y, na);
     free(x), free(y);
     return same;
@@ -323,7 +311,7 @@ static int fails_with(const char *dir, const char *cmd, const char *want) {
     snprintf(err, sizeof err, "%s/err.txt", dir);
     int rc = tu_sh("%s 2>%s >/dev/null", cmd, err);
     size_t n;
-    char *msg = slurp(err, &n);
+    char *msg = tu_slurp(err, &n);
     int ok = rc != 0 && msg && strstr(msg, want);
     if (!ok) fprintf(stderr, "command: %s\nexit %d, stderr: %s\n(wanted '%s')\n", cmd, rc, msg ? msg : "", want);
     free(msg);
@@ -407,11 +395,11 @@ static void test_cli(void) {
     }
     size_t n;
     snprintf(p1, sizeof p1, "%s/e.json", dir);
-    char *js = slurp(p1, &n);
+    char *js = tu_slurp(p1, &n);
     CHECK(js && strstr(js, "\"level\": 2") && strstr(js, "\"psnr\""), "json: %s", js ? js : "(none)");
     free(js);
     snprintf(p1, sizeof p1, "%s/sheet.png", dir);
-    free(slurp(p1, &n));
+    free(tu_slurp(p1, &n));
     CHECK(n > 100, "contact sheet written");
 
     /* bad input */

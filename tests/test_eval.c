@@ -147,27 +147,24 @@ static void test_bad_input(const char *dir) {
     rc = run_eval(dir, "bad1", extra);
     CHECK(rc != 0 && log_has(dir, "other.safetensors") && log_has(dir, "ae.safetensors") &&
               log_has(dir, "another autoencoder"), "other AE refused (rc %d)", rc);
-    snprintf(extra, sizeof extra, "--method MV=%s/odd.safetensors", dir);
-    rc = run_eval(dir, "bad2", extra);
-    CHECK(rc != 0 && log_has(dir, "unknown method kind 'sideways'"), "unknown kind (rc %d)", rc);
-    snprintf(extra, sizeof extra, "--method MV=%s/missing.safetensors", dir);
-    rc = run_eval(dir, "bad3", extra);
-    CHECK(rc != 0 && log_has(dir, "missing.safetensors"), "missing file (rc %d)", rc);
-    snprintf(extra, sizeof extra, "--method MV=%s/fr.safetensors --frames 20", dir);
-    rc = run_eval(dir, "bad4", extra);
-    CHECK(rc != 0 && log_has(dir, "must be shorter than the evaluated video"), "context too long (rc %d)", rc);
-    snprintf(extra, sizeof extra, "--method MV=%s/fr.safetensors --method MV=%s/fr.safetensors", dir, dir);
-    rc = run_eval(dir, "bad5", extra);
-    CHECK(rc != 0 && log_has(dir, "given twice"), "duplicate name (rc %d)", rc);
-    snprintf(extra, sizeof extra, "--method random=%s/fr.safetensors", dir);
-    rc = run_eval(dir, "bad6", extra);
-    CHECK(rc != 0 && log_has(dir, "reserved"), "reserved name (rc %d)", rc);
-    snprintf(extra, sizeof extra, "--method MV%s/fr.safetensors", dir);
-    rc = run_eval(dir, "bad7", extra);
-    CHECK(rc != 0 && log_has(dir, "NAME=DIT_FILE"), "no '=' (rc %d)", rc);
-    snprintf(extra, sizeof extra, "--method MV=%s/ae.safetensors", dir);
-    rc = run_eval(dir, "bad8", extra);
-    CHECK(rc != 0 && log_has(dir, "found autoencoder"), "AE as a method (rc %d)", rc);
+    struct {
+        const char *out, *method, *want, *what; /* method: "NAME=FILE" with %s for the folder (1 or 2 times) */
+    } bad[] = {
+        {"bad2", "MV=%s/odd.safetensors", "unknown method kind 'sideways'", "unknown kind"},
+        {"bad3", "MV=%s/missing.safetensors", "missing.safetensors", "missing file"},
+        {"bad4", "MV=%s/fr.safetensors --frames 20", "must be shorter than the evaluated video", "context too long"},
+        {"bad5", "MV=%s/fr.safetensors --method MV=%s/fr.safetensors", "given twice", "duplicate name"},
+        {"bad6", "random=%s/fr.safetensors", "reserved", "reserved name"},
+        {"bad7", "MV%s/fr.safetensors", "NAME=DIT_FILE", "no '='"},
+        {"bad8", "MV=%s/ae.safetensors", "found autoencoder", "AE as a method"},
+    };
+    for (size_t i = 0; i < MV_ARRAY_LEN(bad); i++) {
+        char method[1024];
+        snprintf(method, sizeof method, bad[i].method, dir, dir);
+        snprintf(extra, sizeof extra, "--method %s", method);
+        rc = run_eval(dir, bad[i].out, extra);
+        CHECK(rc != 0 && log_has(dir, bad[i].want), "%s (rc %d)", bad[i].what, rc);
+    }
     /* data without poses: refused unless --no-revisit */
     tu_sh("rm -rf %s/nopose && cp -r %s/data %s/nopose && sed -i 's/\"has_poses\":[^,]*/\"has_poses\": false/' "
           "%s/nopose/index.json", dir, dir, dir, dir);

@@ -25,16 +25,6 @@ static int file_exists(const char *p) {
     return stat(p, &st) == 0;
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = calloc(1, 1 << 16);
-    size_t n = fread(buf, 1, (1 << 16) - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 /* ---------------- .npy ---------------- */
 
 static void test_npy_from_numpy(const char *dir) {
@@ -178,6 +168,20 @@ static void test_st_from_python(const char *dir) {
     mv_st_close(&f);
 }
 
+/* The metadata and tensor declarations of c.safetensors (np probe values). */
+static void declare_c(mv_st_writer *wr, size_t np) {
+    int64_t s34[2] = {3, 4}, s12[1] = {12}, s26[2] = {2, 6}, sp[1] = {(int64_t)np}, s0[1] = {0};
+    mv_st_writer_meta(wr, "kind", "test");
+    mv_st_writer_meta(wr, "config", "{\"a\": [1, 2]}\n");
+    mv_st_writer_meta(wr, "empty", "");
+    mv_st_writer_declare(wr, "w.f32", MV_DT_F32, 2, s34);
+    mv_st_writer_declare(wr, "w.bf16", MV_DT_BF16, 1, s12);
+    mv_st_writer_declare(wr, "w.f16", MV_DT_F16, 2, s26);
+    mv_st_writer_declare(wr, "probe.bf16", MV_DT_BF16, 1, sp);
+    mv_st_writer_declare(wr, "probe.f16", MV_DT_F16, 1, sp);
+    mv_st_writer_declare(wr, "zero", MV_DT_F32, 1, s0);
+}
+
 static void test_st_to_python(const char *dir) {
     char p[1024], pp[1024];
     snprintf(pp, sizeof pp, "%s/py.safetensors", dir);
@@ -192,32 +196,16 @@ static void test_st_to_python(const char *dir) {
 
     float w[12];
     pattern(w, 12, 0.37, -2.0);
-    int64_t s34[2] = {3, 4}, s12[1] = {12}, s26[2] = {2, 6}, sp[1] = {(int64_t)np}, s0[1] = {0};
+    int64_t s34[2] = {3, 4}, s12[1] = {12};
     snprintf(p, sizeof p, "%s/c.safetensors", dir);
     mv_st_writer *wr;
     CHECK(mv_st_writer_open(&wr, p) == MV_OK, "%s", mv_last_error());
-    mv_st_writer_meta(wr, "kind", "test");
-    mv_st_writer_meta(wr, "config", "{\"a\": [1, 2]}\n");
-    mv_st_writer_meta(wr, "empty", "");
-    mv_st_writer_declare(wr, "w.f32", MV_DT_F32, 2, s34);
-    mv_st_writer_declare(wr, "w.bf16", MV_DT_BF16, 1, s12);
-    mv_st_writer_declare(wr, "w.f16", MV_DT_F16, 2, s26);
-    mv_st_writer_declare(wr, "probe.bf16", MV_DT_BF16, 1, sp);
-    mv_st_writer_declare(wr, "probe.f16", MV_DT_F16, 1, sp);
-    mv_st_writer_declare(wr, "zero", MV_DT_F32, 1, s0);
+    declare_c(wr, np);
     CHECK(mv_st_writer_declare(wr, "w.f32", MV_DT_F32, 1, s12) != MV_OK, "duplicate declaration refused");
     mv_st_writer_abort(wr);
 
     CHECK(mv_st_writer_open(&wr, p) == MV_OK, "%s", mv_last_error());
-    mv_st_writer_meta(wr, "kind", "test");
-    mv_st_writer_meta(wr, "config", "{\"a\": [1, 2]}\n");
-    mv_st_writer_meta(wr, "empty", "");
-    mv_st_writer_declare(wr, "w.f32", MV_DT_F32, 2, s34);
-    mv_st_writer_declare(wr, "w.bf16", MV_DT_BF16, 1, s12);
-    mv_st_writer_declare(wr, "w.f16", MV_DT_F16, 2, s26);
-    mv_st_writer_declare(wr, "probe.bf16", MV_DT_BF16, 1, sp);
-    mv_st_writer_declare(wr, "probe.f16", MV_DT_F16, 1, sp);
-    mv_st_writer_declare(wr, "zero", MV_DT_F32, 1, s0);
+    declare_c(wr, np);
     CHECK(mv_st_writer_write(wr, w, 20) == MV_OK, "raw bytes in pieces");
     CHECK(mv_st_writer_write(wr, (const char *)w + 20, 28) == MV_OK, "raw bytes in pieces");
     float ww[24]; /* w twice: the values of w.bf16 then of w.f16 */
@@ -327,14 +315,14 @@ static void test_params(const char *dir) {
     snprintf(path, sizeof path, "%s/params.safetensors", dir);
     snprintf(out, sizeof out, "%s/params.info", dir);
     CHECK(tu_sh("%s info %s >'%s'", g_bin, path, out) == 0, "info on a checkpoint");
-    char *txt = slurp(out);
+    char *txt = tu_slurp(out, NULL);
     CHECK(txt && strstr(txt, "3 tensors, 19 values") && strstr(txt, "step = 42") && strstr(txt, "model = autoencoder") &&
               strstr(txt, "blocks.0.attn.qkv.weight  F32    (2, 3)") && strstr(txt, "level_embedding.weight    F32    (2, 2, 2)"),
           "info text: %s", txt ? txt : "");
     free(txt);
     snprintf(out, sizeof out, "%s/npy.info", dir);
     CHECK(tu_sh("%s info %s/f32_v1.npy >'%s'", g_bin, dir, out) == 0, "info on an .npy");
-    txt = slurp(out);
+    txt = tu_slurp(out, NULL);
     CHECK(txt && strstr(txt, "dtype F32, shape (3, 4, 5), 60 values") && strstr(txt, "min -3  max 11.75"),
           "npy info text: %s", txt ? txt : "");
     free(txt);
@@ -365,7 +353,7 @@ static void expect_rejected(const char *dir, const char *name, int is_npy) {
     CHECK(s != MV_OK && strstr(mv_last_error(), path), "%s: library accepted it or did not name the file: %s", name,
           mv_last_error());
     int rc = tu_sh("%s info '%s' >/dev/null 2>'%s'", g_bin, path, err);
-    char *msg = slurp(err);
+    char *msg = tu_slurp(err, NULL);
     int lines = 0;
     for (const char *c = msg ? msg : ""; *c; c++) lines += *c == '\n';
     CHECK(rc > 0 && rc < 126, "%s: exit code %d (want a clean non-zero exit)", name, rc);
@@ -482,7 +470,7 @@ static void test_dataset(const char *dir) {
     char out[1100];
     snprintf(out, sizeof out, "%s/good.info", dir);
     CHECK(tu_sh("%s info %s/good >'%s'", g_bin, dir, out) == 0, "millivid info on a data set");
-    char *txt = slurp(out);
+    char *txt = tu_slurp(out, NULL);
     CHECK(txt && strstr(txt, "videos 2, frames per video 5") && strstr(txt, "forward (0)") &&
               strstr(txt, "40.0%"), "info text: %s", txt ? txt : "");
     free(txt);

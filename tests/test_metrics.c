@@ -197,19 +197,6 @@ static void test_properties(void) {
     free(a), free(b), free(u);
 }
 
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc(n + 1);
-    s[fread(s, 1, n, f)] = 0;
-    fclose(f);
-    return s;
-}
-
 /* `millivid compare`: JSON values equal the library's, and every bad input fails with one message. */
 static void test_compare_cli(void) {
     const char *dir = tu_tmpdir("compare");
@@ -235,7 +222,7 @@ static void test_compare_cli(void) {
     CHECK(mv_npy_save(p[5], MV_DT_U8, 4, s4, a) == MV_OK, "save: %s", mv_last_error());
     int rc = tu_sh("%s compare --ref %s --gen %s --json %s --quiet", bin, p[0], p[1], p[4]);
     CHECK(rc == 0, "compare exit %d", rc);
-    char *text = slurp(p[4]);
+    char *text = tu_slurp(p[4], NULL);
     cJSON *root = text ? cJSON_Parse(text) : NULL;
     CHECK(root != NULL, "compare JSON %s unreadable", p[4]);
     if (root) {
@@ -272,7 +259,7 @@ static void test_compare_cli(void) {
         snprintf(log, sizeof log, "%s/err%zu.txt", dir, i);
         snprintf(cmd, sizeof cmd, "%s compare %s >/dev/null 2>%s", bin, args, log);
         rc = tu_sh("%s", cmd);
-        char *msg = slurp(log);
+        char *msg = tu_slurp(log, NULL);
         CHECK(rc != 0 && msg && strstr(msg, bad[i].want), "'%s': exit %d, message '%s' should mention '%s'", args,
               rc, msg ? msg : "", bad[i].want);
         free(msg);

@@ -75,19 +75,6 @@ static int make_data(const char *dir, int videos, int frames, int C, int levels,
     return bad;
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc(n + 1);
-    if (fread(s, 1, n, f) != (size_t)n) n = 0;
-    s[n] = 0;
-    fclose(f);
-    return s;
-}
-
 #define TINY "--set dit.width=24 --set dit.depth=1 --set dit.heads=2 --batch 2 --threads 2 --log-every 1"
 
 static int train(const char *dir, const char *method, const char *out, const char *extra, const char *errfile) {
@@ -99,7 +86,7 @@ static int train(const char *dir, const char *method, const char *out, const cha
 static int err_has(const char *dir, const char *errfile, const char *what) {
     char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, errfile);
-    char *s = slurp(path);
+    char *s = tu_slurp(path, NULL);
     int ok = s && strstr(s, what) != NULL;
     if (!ok) fprintf(stderr, "stderr of %s lacks '%s':\n%s\n", errfile, what, s ? s : "(none)");
     free(s);
@@ -113,7 +100,7 @@ static void test_resume(const char *dir) {
     char pa[600], pb[600];
     snprintf(pa, sizeof pa, "%s/a.log.jsonl", dir);
     snprintf(pb, sizeof pb, "%s/b.log.jsonl", dir);
-    char *la = slurp(pa), *lb = slurp(pb);
+    char *la = tu_slurp(pa, NULL), *lb = tu_slurp(pb, NULL);
     CHECK(la && lb && !strcmp(la, lb), "logs identical:\n%s---\n%s", la ? la : "", lb ? lb : "");
     int lines = 0;
     for (const char *c = la ? la : ""; *c; c++) lines += *c == '\n';
@@ -154,7 +141,7 @@ static void test_methods(const char *dir) {
         mv_st_close(&f);
     } else CHECK(0, "open fp: %s", mv_last_error());
     snprintf(p, sizeof p, "%s/fp.log.jsonl", dir);
-    char *s = slurp(p);
+    char *s = tu_slurp(p, NULL);
     CHECK(s && strstr(s, "\"step\": 2") && !strstr(s, "nan"), "framepack log: %s", s ? s : "");
     free(s);
     /* context-cache training runs (mask path) */

@@ -74,3 +74,16 @@ int tu_finish(void) {
     }
     return tu_failures ? 1 : 0;
 }
+
+char *tu_slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    char *buf = calloc((size_t)(len > 0 ? len : 0) + 1, 1);
+    size_t got = buf ? fread(buf, 1, (size_t)(len > 0 ? len : 0), f) : 0;
+    fclose(f);
+    if (n) *n = got;
+    return buf;
+}

@@ -26,6 +26,9 @@ int tu_python(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A fresh empty directory under $MV_BUILD/testout (default build/testout); returns its path. */
 const char *tu_tmpdir(const char *name);
+/* The whole file as a NUL-terminated string (malloc'ed; NULL if it cannot be opened). *n, if n is not
+ * NULL, gets the number of bytes read. */
+char *tu_slurp(const char *path, size_t *n);
 /* Prints "N checks, M failed" and returns the process exit code. */
 int tu_finish(void);
 #endif

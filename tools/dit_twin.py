@@ -12,52 +12,13 @@ Used by tests/test_dit.c and bench/torch_dit.py (import).
 """
 import json
 import math
-import struct
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-DT = {"F32": np.float32, "I32": np.int32, "I64": np.int64, "U8": np.uint8, "F64": np.float64}
-
-
-def st_read(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        head = json.loads(f.read(n))
-        data = f.read()
-    meta = head.pop("__metadata__", {}) or {}
-    out = {}
-    for k, v in head.items():
-        a, b = v["data_offsets"]
-        if v["dtype"] == "BF16":
-            raw = np.frombuffer(data[a:b], dtype=np.uint16).astype(np.uint32) << 16
-            arr = raw.view(np.float32)
-        else:
-            arr = np.frombuffer(data[a:b], dtype=DT[v["dtype"]])
-        out[k] = arr.reshape(v["shape"]).copy()
-    return out, meta
-
-
-def st_write(path, tensors, meta=None):
-    head, blobs, off = {}, [], 0
-    names = {np.dtype(np.float32): "F32", np.dtype(np.int32): "I32"}
-    for k, a in tensors.items():
-        a = np.ascontiguousarray(a)
-        b = a.tobytes()
-        head[k] = {"dtype": names[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    if meta:
-        head["__metadata__"] = meta
-    h = json.dumps(head).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
+from stfile import st_load, st_save  # tools/stfile.py (this script's directory is on sys.path)
 
 
 # ----------------------------------------------------------------------------- layers
@@ -195,7 +156,7 @@ def uni_forward(P, cfg, x, frame, level, row, col, t, action, keep, ctx):
 
 
 def run(inp, outp):
-    T, meta = st_read(inp)
+    T, meta = st_load(inp)
     cfg = {k: json.loads(v) for k, v in meta.items()}
     P = {k: torch.tensor(v, requires_grad=True) for k, v in T.items() if k.startswith("dit.")}
     I = {k[3:]: torch.tensor(v) for k, v in T.items() if k.startswith("in.")}
@@ -211,7 +172,7 @@ def run(inp, outp):
     out = {"out.v": v.detach().numpy(), "out.loss": np.array([loss.item()], dtype=np.float32)}
     for k, p in P.items():
         out["grad." + k] = p.grad.numpy() if p.grad is not None else np.zeros_like(p.detach().numpy())
-    st_write(outp, out)
+    st_save(outp, out)
 
 
 if __name__ == "__main__":

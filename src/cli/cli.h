@@ -26,4 +26,56 @@ mv_status cli_double(const char *opt, const char *val, double lo, double hi, dou
 const char *cli_value(int argc, char **argv, int *i);
 /* Reports an unimplemented subcommand (non-zero exit). */
 int cli_not_implemented(const char *name, const char *issue);
+
+/* Table-driven options (src/cli/options.c). A command lists its options once; cli_parse reads argv
+ * against the table and cli_print_options prints the options part of --help from it. */
+typedef enum { CLI_FLAG, CLI_INT, CLI_DOUBLE, CLI_STRING, CLI_LIST } cli_kind;
+
+#define CLI_LIST_MAX 64
+typedef struct { /* a repeatable string option, e.g. --set k=v --set k2=v2 */
+    const char *item[CLI_LIST_MAX];
+    int n;
+} cli_list;
+
+typedef struct {
+    const char *name; /* "--steps" */
+    const char *arg;  /* value name in --help ("N"); NULL for a flag */
+    cli_kind kind;
+    union {
+        int *i;          /* CLI_FLAG (set to 1), CLI_INT */
+        double *d;       /* CLI_DOUBLE */
+        const char **s;  /* CLI_STRING */
+        cli_list *l;     /* CLI_LIST */
+    } out;
+    double lo, hi;    /* accepted range of CLI_INT / CLI_DOUBLE */
+    const char *help; /* text after the option in --help; '\n' starts an indented continuation line */
+    int required;     /* cli_parse fails unless the option is given */
+    int *given;       /* optional: set to 1 when the option is given */
+} cli_option;
+
+#define CLI_OPT_FLAG(name_, out_, help_, ...) {.name = name_, .kind = CLI_FLAG, .out.i = out_, .help = help_, __VA_ARGS__}
+#define CLI_OPT_INT(name_, arg_, out_, lo_, hi_, help_, ...) \
+    {.name = name_, .arg = arg_, .kind = CLI_INT, .out.i = out_, .lo = lo_, .hi = hi_, .help = help_, __VA_ARGS__}
+#define CLI_OPT_DOUBLE(name_, arg_, out_, lo_, hi_, help_, ...) \
+    {.name = name_, .arg = arg_, .kind = CLI_DOUBLE, .out.d = out_, .lo = lo_, .hi = hi_, .help = help_, __VA_ARGS__}
+#define CLI_OPT_STRING(name_, arg_, out_, help_, ...) \
+    {.name = name_, .arg = arg_, .kind = CLI_STRING, .out.s = out_, .help = help_, __VA_ARGS__}
+#define CLI_OPT_LIST(name_, arg_, out_, help_, ...) \
+    {.name = name_, .arg = arg_, .kind = CLI_LIST, .out.l = out_, .help = help_, __VA_ARGS__}
+
+/* A command's name (for messages) and the --help text around its option table. */
+typedef struct {
+    const char *name;   /* "train" */
+    const char *usage;  /* printed before the options: "usage: millivid train ...\n" and any prose */
+    const char *epilog; /* printed after them, or NULL */
+} cli_command;
+
+/* Parses argv[1..argc-1] against opts[n] (at most 64). Returns 0 to run; -1 after printing --help
+ * (--help or -h) to stdout; 2 on a usage error with the message set: "unexpected argument", "unknown
+ * option", "option --x needs a value", range errors (cli_int / cli_double), "too many --x options",
+ * "--a and --b are required" (all required options), each naming `millivid <name> --help`. */
+int cli_parse(int argc, char **argv, const cli_command *cmd, const cli_option *opts, int n);
+/* The whole --help: cmd->usage, one line per option ("  --name ARG   help", continuation lines
+ * indented under the help), cmd->epilog. */
+void cli_print_help(FILE *f, const cli_command *cmd, const cli_option *opts, int n);
 #endif

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <math.h>
 
-#include "cli.h"
+#include "common.h"
 #include "eval/metrics.h"
 #include "io/dataset.h"
 #include "io/image.h"
@@ -20,52 +20,25 @@ typedef struct {
     int videos, per_video, batch, threads, level;
 } eval_opts;
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: millivid ae-eval --ae FILE --data DIR [options]\n"
-               "  --videos N             first N videos [min(8, all)]\n"
-               "  --frames-per-video K   K evenly spaced frames of each [min(8, all)]\n"
-               "  --level L              evaluate only level L [all]\n"
-               "  --json OUT             write the table as JSON\n"
-               "  --save-recon DIR       write DIR/recon_level{l}.npy (videos, K, S, S, 3) uint8\n"
-               "  --png FILE             contact sheet: ground truth, then the decode of each level\n"
-               "  --batch B              frames per model call [16]\n"
-               "  --threads T            threads [all cores]\n");
-}
+static const cli_command ae_eval_cmd = {"ae-eval", "usage: millivid ae-eval --ae FILE --data DIR [options]\n", NULL};
 
 static int parse_opts(int argc, char **argv, eval_opts *o) {
     memset(o, 0, sizeof *o);
     o->batch = 16;
     o->level = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return -1;
-        }
-        if (strncmp(a, "--", 2)) {
-            mv_fail(MV_ERR_ARG, "unexpected argument '%s' (see millivid ae-eval --help)", a);
-            return 2;
-        }
-        if (!(v = cli_value(argc, argv, &i))) return 2;
-        mv_status s = MV_OK;
-        if (!strcmp(a, "--ae")) o->ae = v;
-        else if (!strcmp(a, "--data")) o->data = v;
-        else if (!strcmp(a, "--json")) o->json = v;
-        else if (!strcmp(a, "--save-recon")) o->recon_dir = v;
-        else if (!strcmp(a, "--png")) o->png = v;
-        else if (!strcmp(a, "--videos")) s = cli_int(a, v, 1, 1 << 30, &o->videos);
-        else if (!strcmp(a, "--frames-per-video")) s = cli_int(a, v, 1, 1 << 30, &o->per_video);
-        else if (!strcmp(a, "--level")) s = cli_int(a, v, 0, 1 << 20, &o->level);
-        else if (!strcmp(a, "--batch")) s = cli_int(a, v, 1, 4096, &o->batch);
-        else if (!strcmp(a, "--threads")) s = cli_int(a, v, 0, 1024, &o->threads);
-        else s = mv_fail(MV_ERR_ARG, "unknown option '%s' (see millivid ae-eval --help)", a);
-        if (s) return 2;
-    }
-    if (!o->ae || !o->data) {
-        mv_fail(MV_ERR_ARG, "--ae and --data are required (see millivid ae-eval --help)");
-        return 2;
-    }
-    return 0;
+    const cli_option opts[] = {
+        CLI_OPT_STRING("--ae", "FILE", &o->ae, "autoencoder checkpoint (millivid train-ae)", .required = 1),
+        CLI_OPT_STRING("--data", "DIR", &o->data, "data set to evaluate on", .required = 1),
+        CLI_OPT_INT("--videos", "N", &o->videos, 1, 1 << 30, "first N videos [min(8, all)]"),
+        CLI_OPT_INT("--frames-per-video", "K", &o->per_video, 1, 1 << 30, "K evenly spaced frames of each [min(8, all)]"),
+        CLI_OPT_INT("--level", "L", &o->level, 0, 1 << 20, "evaluate only level L [all]"),
+        CLI_OPT_STRING("--json", "OUT", &o->json, "write the table as JSON"),
+        CLI_OPT_STRING("--save-recon", "DIR", &o->recon_dir, "write DIR/recon_level{l}.npy (videos, K, S, S, 3) uint8"),
+        CLI_OPT_STRING("--png", "FILE", &o->png, "contact sheet: ground truth, then the decode of each level"),
+        CLI_OPT_INT("--batch", "B", &o->batch, 1, 4096, "frames per model call [16]"),
+        CLI_OPT_INT("--threads", "T", &o->threads, 0, 1024, "threads [all cores]"),
+    };
+    return cli_parse(argc, argv, &ae_eval_cmd, opts, MV_ARRAY_LEN(opts));
 }
 
 typedef struct {
@@ -167,12 +140,8 @@ static mv_status write_json(const eval_opts *o, const eval_run *r) {
 }
 
 static mv_status setup(const eval_opts *o, eval_run *r) {
-    MV_TRY(mv_ae_load(&r->ae, o->ae, 0));
+    MV_TRY(cli_open_ae_data(&r->ae, o->ae, &r->d, o->data));
     const mv_ae *ae = &r->ae;
-    MV_TRY(mv_dataset_open(&r->d, o->data));
-    if (r->d.size != ae->H)
-        return mv_fail(MV_ERR_SHAPE, "%s: frames are %dx%d but the autoencoder %s expects %dx%d", o->data, r->d.size,
-                       r->d.size, o->ae, ae->H, ae->H);
     if (o->level >= ae->L)
         return mv_fail(MV_ERR_ARG, "--level %d: the autoencoder %s has %d levels (0-%d)", o->level, o->ae, ae->L,
                        ae->L - 1);
@@ -209,6 +178,7 @@ static void print_table(const eval_run *r) {
 }
 
 static mv_status run(const eval_opts *o) {
+    mv_set_threads(o->threads);
     eval_run r;
     memset(&r, 0, sizeof r);
     mv_status s = setup(o, &r);
@@ -241,6 +211,5 @@ int cmd_ae_eval(int argc, char **argv) {
     eval_opts o;
     int rc = parse_opts(argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
-    mv_set_threads(o.threads);
     return run(&o) == MV_OK ? 0 : 1;
 }

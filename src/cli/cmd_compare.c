@@ -8,16 +8,15 @@
 #include "eval/metrics.h"
 #include "io/tensorfile.h"
 
-static void compare_usage(FILE *f) {
-    fprintf(f, "usage: millivid compare --ref A.npy --gen B.npy [--json OUT.json] [--quiet] [--threads N]\n\n"
-               "Per-frame PSNR (dB, peak 1) and SSIM (scikit-image conventions: Gaussian window sigma 1.5,\n"
-               "11 taps, 5-px border cropped, channel mean) between two uint8 frame arrays of the same\n"
-               "shape, (T,H,W,3) or (N,T,H,W,3), frames at least 11x11. Prints one line per frame and the\n"
-               "means; --json writes {\"psnr\": [...], \"ssim\": [...], \"psnr_mean\", \"ssim_mean\", ...}.\n"
-               "Identical frames have infinite PSNR (null in the JSON; psnr_mean is then null too).\n"
-               "  --quiet      print only the means\n"
-               "  --threads N  worker threads (default: all cores)\n");
-}
+static const cli_command compare_cmd = {
+    "compare",
+    "usage: millivid compare --ref A.npy --gen B.npy [--json OUT.json] [--quiet] [--threads N]\n\n"
+    "Per-frame PSNR (dB, peak 1) and SSIM (scikit-image conventions: Gaussian window sigma 1.5,\n"
+    "11 taps, 5-px border cropped, channel mean) between two uint8 frame arrays of the same\n"
+    "shape, (T,H,W,3) or (N,T,H,W,3), frames at least 11x11. Prints one line per frame and the\n"
+    "means; --json writes {\"psnr\": [...], \"ssim\": [...], \"psnr_mean\", \"ssim_mean\", ...}.\n"
+    "Identical frames have infinite PSNR (null in the JSON; psnr_mean is then null too).\n",
+    NULL};
 
 /* Opens path and checks it holds uint8 frames (T,H,W,3) or (N,T,H,W,3). */
 static mv_status compare_open(mv_npy *a, const char *what, const char *path) {
@@ -125,33 +124,17 @@ int cmd_compare(int argc, char **argv) {
     int quiet = 0, rc = 1;
     mv_npy r = {0}, g = {0};
     double *psnr = NULL, *ssim = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            compare_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--ref")) {
-            if (!(ref = cli_value(argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--gen")) {
-            if (!(gen = cli_value(argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--json")) {
-            if (!(json = cli_value(argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--threads")) {
-            const char *v = cli_value(argc, argv, &i);
-            int nt;
-            if (!v || cli_int("--threads", v, 1, 1024, &nt) != MV_OK) return 2;
-            mv_set_threads(nt);
-        } else if (!strcmp(a, "--quiet")) {
-            quiet = 1;
-        } else {
-            mv_fail(MV_ERR_ARG, "unknown option '%s' (see millivid compare --help)", a);
-            return 2;
-        }
-    }
-    if (!ref || !gen) {
-        mv_fail(MV_ERR_ARG, "both --ref and --gen are required (see millivid compare --help)");
-        return 2;
-    }
+    int threads = 0;
+    const cli_option opts[] = {
+        CLI_OPT_STRING("--ref", "A.npy", &ref, "reference frames", .required = 1),
+        CLI_OPT_STRING("--gen", "B.npy", &gen, "generated frames", .required = 1),
+        CLI_OPT_STRING("--json", "OUT.json", &json, "also write the numbers as JSON"),
+        CLI_OPT_FLAG("--quiet", &quiet, "print only the means"),
+        CLI_OPT_INT("--threads", "N", &threads, 1, 1024, "worker threads (default: all cores)"),
+    };
+    int prc = cli_parse(argc, argv, &compare_cmd, opts, MV_ARRAY_LEN(opts));
+    if (prc) return prc < 0 ? 0 : prc;
+    if (threads) mv_set_threads(threads);
     if (compare_open(&r, "--ref", ref) != MV_OK || compare_open(&g, "--gen", gen) != MV_OK ||
         compare_check_shapes(&r, &g) != MV_OK)
         goto fail;

@@ -5,7 +5,7 @@
  * together) are spilled to temporary files and appended at the end, so memory stays bounded. */
 #include <errno.h>
 
-#include "cli.h"
+#include "common.h"
 #include "io/dataset.h"
 #include "io/tensorfile.h"
 #include "models/autoencoder.h"
@@ -17,40 +17,21 @@ typedef struct {
     int batch, threads;
 } encode_opts;
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: millivid encode --ae FILE --data DIR --out FILE.safetensors [--batch B] [--threads T]\n"
-               "  writes level0 ... level{L-1} latents (videos, frames, tokens, C) in BF16\n"
-               "  --batch B    frames per encoder call [32]\n");
-}
+static const cli_command encode_cmd = {
+    "encode", "usage: millivid encode --ae FILE --data DIR --out FILE.safetensors [--batch B] [--threads T]\n"
+              "  writes level0 ... level{L-1} latents (videos, frames, tokens, C) in BF16\n", NULL};
 
 static int parse_opts(int argc, char **argv, encode_opts *o) {
     memset(o, 0, sizeof *o);
     o->batch = 32;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return -1;
-        }
-        if (strncmp(a, "--", 2)) {
-            mv_fail(MV_ERR_ARG, "unexpected argument '%s' (see millivid encode --help)", a);
-            return 2;
-        }
-        if (!(v = cli_value(argc, argv, &i))) return 2;
-        mv_status s = MV_OK;
-        if (!strcmp(a, "--ae")) o->ae = v;
-        else if (!strcmp(a, "--data")) o->data = v;
-        else if (!strcmp(a, "--out")) o->out = v;
-        else if (!strcmp(a, "--batch")) s = cli_int(a, v, 1, 4096, &o->batch);
-        else if (!strcmp(a, "--threads")) s = cli_int(a, v, 0, 1024, &o->threads);
-        else s = mv_fail(MV_ERR_ARG, "unknown option '%s' (see millivid encode --help)", a);
-        if (s) return 2;
-    }
-    if (!o->ae || !o->data || !o->out) {
-        mv_fail(MV_ERR_ARG, "--ae, --data and --out are required (see millivid encode --help)");
-        return 2;
-    }
-    return 0;
+    const cli_option opts[] = {
+        CLI_OPT_STRING("--ae", "FILE", &o->ae, "autoencoder checkpoint (millivid train-ae)", .required = 1),
+        CLI_OPT_STRING("--data", "DIR", &o->data, "data set to encode", .required = 1),
+        CLI_OPT_STRING("--out", "FILE", &o->out, "latents (FILE.safetensors)", .required = 1),
+        CLI_OPT_INT("--batch", "B", &o->batch, 1, 4096, "frames per encoder call [32]"),
+        CLI_OPT_INT("--threads", "T", &o->threads, 0, 1024, "OpenMP + GEMM threads [all cores]"),
+    };
+    return cli_parse(argc, argv, &encode_cmd, opts, MV_ARRAY_LEN(opts));
 }
 
 static mv_status write_meta(mv_st_writer *w, const mv_ae *ae, const mv_dataset *d, const char *src) {
@@ -132,17 +113,12 @@ static mv_status encode_all(const encode_opts *o, encode_run *r) {
 }
 
 static mv_status run(const encode_opts *o) {
+    mv_set_threads(o->threads);
     encode_run r;
     memset(&r, 0, sizeof r);
     mv_status s;
-    if ((s = mv_ae_load(&r.ae, o->ae, 0))) return s;
     const mv_ae *ae = &r.ae;
-    if ((s = mv_dataset_open(&r.d, o->data))) goto fail;
-    if (r.d.size != ae->H) {
-        s = mv_fail(MV_ERR_SHAPE, "%s: frames are %dx%d but the autoencoder %s expects %dx%d", o->data, r.d.size,
-                    r.d.size, o->ae, ae->H, ae->H);
-        goto fail;
-    }
+    if ((s = cli_open_ae_data(&r.ae, o->ae, &r.d, o->data))) goto fail;
     int B = o->batch;
     if ((s = mv_ae_work_create(&r.work, ae, B, 0))) goto fail;
     r.patches = malloc((size_t)B * ae->T * ae->PD * sizeof(float));
@@ -181,6 +157,5 @@ int cmd_encode(int argc, char **argv) {
     encode_opts o;
     int rc = parse_opts(argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
-    mv_set_threads(o.threads);
     return run(&o) == MV_OK ? 0 : 1;
 }

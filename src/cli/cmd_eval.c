@@ -2,31 +2,16 @@
 #include "cli.h"
 #include "eval/evaluate.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: millivid eval --ae FILE --data TESTDIR --method NAME=DIT_FILE [--method ...] --context C\n"
-            "                     --out DIR [options]\n"
-            "  every test video and method: the same ground-truth context, rollout with the ground-truth\n"
-            "  actions, level-0 decode, per-frame PSNR / SSIM; bounds 'autoencoded' and 'random'.\n"
-            "  --method NAME=FILE    a DiT checkpoint (kind millivid, framepack or fullres from the file)\n"
-            "  --context C           context frames given to every method (required)\n"
-            "  --videos N            evaluate the first N test videos [all]\n"
-            "  --frames T            roll out to frame T [the video length]\n"
-            "  --steps S             sampler steps [each checkpoint's sample.steps]\n"
-            "  --seed K              rollout noise and random-video pairing [0]\n"
-            "  --revisit-radius R    revisit: horizontal distance to a context pose, blocks [2]\n"
-            "  --revisit-yaw D       revisit: yaw difference, degrees [30]\n"
-            "  --revisit-min-gap G   revisit: the matching context frame lies >= G frames back [32]\n"
-            "  --no-revisit          skip the revisit summary (data without poses)\n"
-            "  --long-fraction F     long-horizon part of the rollout [0.5]\n"
-            "  --side-by-side N      side-by-side mp4s for the first N videos [4]\n"
-            "  --threads N           OpenMP / BLAS threads [all]\n"
-            "  --force               reuse an output folder of another configuration (its results are replaced)\n"
-            "  --quiet               no progress bar\n"
-            "  outputs: DIR/metrics.json, summary.md, plot_psnr.svg, plot_ssim.svg, report.html, videos/,\n"
-            "  cache/ (a killed evaluation resumes where it stopped)\n");
-}
+static const cli_command eval_cmd = {
+    "eval",
+    "usage: millivid eval --ae FILE --data TESTDIR --method NAME=DIT_FILE [--method ...] --context C\n"
+    "                     --out DIR [options]\n"
+    "  every test video and method: the same ground-truth context, rollout with the ground-truth\n"
+    "  actions, level-0 decode, per-frame PSNR / SSIM; bounds 'autoencoded' and 'random'.\n",
+    "  outputs: DIR/metrics.json, summary.md, plot_psnr.svg, plot_ssim.svg, report.html, videos/,\n"
+    "  cache/ (a killed evaluation resumes where it stopped)\n"};
 
+/* "--method NAME=FILE": one more method (v is cut at the '='). */
 static mv_status parse_method(mv_eval_params *p, char *v) {
     char *eq = strchr(v, '=');
     if (!eq || eq == v || !eq[1])
@@ -40,60 +25,42 @@ static mv_status parse_method(mv_eval_params *p, char *v) {
     return MV_OK;
 }
 
-static mv_status parse_value(mv_eval_params *p, const char *a, char *v, int *threads, int *known) {
-    int seed = 0;
-    *known = 1;
-    if (!strcmp(a, "--ae")) p->ae_path = v;
-    else if (!strcmp(a, "--data")) p->data_dir = v;
-    else if (!strcmp(a, "--out")) p->out_dir = v;
-    else if (!strcmp(a, "--method")) return parse_method(p, v);
-    else if (!strcmp(a, "--context")) return cli_int(a, v, 1, 1 << 24, &p->context);
-    else if (!strcmp(a, "--videos")) return cli_int(a, v, 1, 1 << 24, &p->videos);
-    else if (!strcmp(a, "--frames")) return cli_int(a, v, 2, 1 << 24, &p->frames);
-    else if (!strcmp(a, "--steps")) return cli_int(a, v, 1, 10000, &p->steps);
-    else if (!strcmp(a, "--seed")) {
-        MV_TRY(cli_int(a, v, 0, 2147483647L, &seed));
-        p->seed = (uint64_t)seed;
-    } else if (!strcmp(a, "--revisit-radius")) return cli_double(a, v, 0, 1e6, &p->revisit.radius_blocks);
-    else if (!strcmp(a, "--revisit-yaw")) return cli_double(a, v, 0, 180, &p->revisit.yaw_deg);
-    else if (!strcmp(a, "--revisit-min-gap")) return cli_int(a, v, 0, 1 << 24, &p->revisit_min_gap);
-    else if (!strcmp(a, "--long-fraction")) return cli_double(a, v, 1e-9, 1, &p->long_fraction);
-    else if (!strcmp(a, "--side-by-side")) return cli_int(a, v, 0, 1000, &p->side_by_side);
-    else if (!strcmp(a, "--threads")) return cli_int(a, v, 0, 1024, threads);
-    else *known = 0;
-    return MV_OK;
-}
-
 /* Returns 0 to run, -1 after --help, 2 on a usage error (message set). */
 static int parse_opts(int argc, char **argv, mv_eval_params *p, int *threads) {
     mv_eval_params_init(p);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return -1;
-        }
-        if (!strcmp(a, "--no-revisit")) p->no_revisit = 1;
-        else if (!strcmp(a, "--force")) p->force = 1;
-        else if (!strcmp(a, "--quiet")) p->quiet = 1;
-        else if (strncmp(a, "--", 2)) {
-            mv_fail(MV_ERR_ARG, "unexpected argument '%s' (see millivid eval --help)", a);
-            return 2;
-        } else {
-            char *v = (char *)cli_value(argc, argv, &i);
-            if (!v) return 2;
-            int known;
-            if (parse_value(p, a, v, threads, &known)) return 2;
-            if (!known) {
-                mv_fail(MV_ERR_ARG, "unknown option '%s' (see millivid eval --help)", a);
-                return 2;
-            }
-        }
-    }
-    if (!p->ae_path || !p->data_dir || !p->out_dir || !p->n_methods || !p->context) {
-        mv_fail(MV_ERR_ARG, "--ae, --data, --method, --context and --out are required (see millivid eval --help)");
-        return 2;
-    }
+    cli_list methods = {.n = 0};
+    int seed = 0;
+    const cli_option opts[] = {
+        CLI_OPT_STRING("--ae", "FILE", &p->ae_path, "autoencoder checkpoint (millivid train-ae)", .required = 1),
+        CLI_OPT_STRING("--data", "TESTDIR", &p->data_dir, "test data set (millivid world --split test)",
+                       .required = 1),
+        CLI_OPT_LIST("--method", "NAME=FILE", &methods,
+                     "a DiT checkpoint (kind millivid, framepack or fullres from the file)", .required = 1),
+        CLI_OPT_INT("--context", "C", &p->context, 1, 1 << 24, "context frames given to every method (required)",
+                    .required = 1),
+        CLI_OPT_STRING("--out", "DIR", &p->out_dir, "output folder", .required = 1),
+        CLI_OPT_INT("--videos", "N", &p->videos, 1, 1 << 24, "evaluate the first N test videos [all]"),
+        CLI_OPT_INT("--frames", "T", &p->frames, 2, 1 << 24, "roll out to frame T [the video length]"),
+        CLI_OPT_INT("--steps", "S", &p->steps, 1, 10000, "sampler steps [each checkpoint's sample.steps]"),
+        CLI_OPT_INT("--seed", "K", &seed, 0, 2147483647L, "rollout noise and random-video pairing [0]"),
+        CLI_OPT_DOUBLE("--revisit-radius", "R", &p->revisit.radius_blocks, 0, 1e6,
+                       "revisit: horizontal distance to a context pose, blocks [2]"),
+        CLI_OPT_DOUBLE("--revisit-yaw", "D", &p->revisit.yaw_deg, 0, 180, "revisit: yaw difference, degrees [30]"),
+        CLI_OPT_INT("--revisit-min-gap", "G", &p->revisit_min_gap, 0, 1 << 24,
+                    "revisit: the matching context frame lies >= G frames back [32]"),
+        CLI_OPT_FLAG("--no-revisit", &p->no_revisit, "skip the revisit summary (data without poses)"),
+        CLI_OPT_DOUBLE("--long-fraction", "F", &p->long_fraction, 1e-9, 1, "long-horizon part of the rollout [0.5]"),
+        CLI_OPT_INT("--side-by-side", "N", &p->side_by_side, 0, 1000, "side-by-side mp4s for the first N videos [4]"),
+        CLI_OPT_INT("--threads", "N", threads, 0, 1024, "OpenMP / BLAS threads [all]"),
+        CLI_OPT_FLAG("--force", &p->force,
+                     "reuse an output folder of another configuration (its results are replaced)"),
+        CLI_OPT_FLAG("--quiet", &p->quiet, "no progress bar"),
+    };
+    int rc = cli_parse(argc, argv, &eval_cmd, opts, MV_ARRAY_LEN(opts));
+    if (rc) return rc;
+    p->seed = (uint64_t)seed;
+    for (int i = 0; i < methods.n; i++)
+        if (parse_method(p, (char *)methods.item[i])) return 2;
     return 0;
 }
 

@@ -25,77 +25,44 @@
 
 typedef struct {
     const char *ae, *dit, *method, *data, *actions, *out, *png_dir;
-    int video, context, frames, steps, threads, no_cache, have_steps, have_guidance, have_video;
+    int video, context, frames, steps, threads, no_cache, have_steps, have_guidance, seed;
     double guidance;
-    long seed;
 } gen_opts;
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: millivid generate --ae FILE --dit FILE --method M --data DIR --video I --context C\n"
-            "                         --frames T --out OUT.mp4 [options]\n"
-            "  --ae FILE              autoencoder checkpoint (millivid train-ae)\n"
-            "  --dit FILE             video DiT checkpoint (millivid train)\n"
-            "  --method M             millivid | framepack | fullres (must match the checkpoint)\n"
-            "  --data DIR             data set holding the context frames (and actions)\n"
-            "  --video I              video index in the data set\n"
-            "  --context C            ground-truth context frames (frames 0..C-1)\n"
-            "  --frames T             length of the output video (C context + T-C generated)\n"
-            "  --out OUT.mp4          output video (20 fps)\n"
-            "  --steps S              sampler steps per rollout step [config sample.steps]\n"
-            "  --guidance G           classifier-free guidance scale [config sample.guidance]\n"
-            "  --actions FILE.jsonl   actions, one per line (id 0 forward, 1 left, 2 right, or {\"action\": id});\n"
-            "                         T lines (every frame) or T-C lines (generated frames) [the video's own]\n"
-            "  --seed K               sampling seed [0]\n"
-            "  --png-dir D            also write every frame as D/frame_NNNNN.png\n"
-            "  --no-cache             do not use the context cache (models trained with dit.context_cache=1)\n"
-            "  --threads T            OpenMP + GEMM threads [all cores]\n");
-}
+static const cli_command generate_cmd = {
+    "generate",
+    "usage: millivid generate --ae FILE --dit FILE --method M --data DIR --video I --context C\n"
+    "                         --frames T --out OUT.mp4 [options]\n",
+    NULL};
 
 static int parse_opts(int argc, char **argv, gen_opts *o) {
     memset(o, 0, sizeof *o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return -1;
-        }
-        if (!strcmp(a, "--no-cache")) {
-            o->no_cache = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2) || !(v = cli_value(argc, argv, &i))) {
-            if (!v && !strncmp(a, "--", 2)) return 2;
-            mv_fail(MV_ERR_ARG, "unexpected argument '%s' (see millivid generate --help)", a);
-            return 2;
-        }
-        mv_status s = MV_OK;
-        if (!strcmp(a, "--ae")) o->ae = v;
-        else if (!strcmp(a, "--dit")) o->dit = v;
-        else if (!strcmp(a, "--method")) o->method = v;
-        else if (!strcmp(a, "--data")) o->data = v;
-        else if (!strcmp(a, "--actions")) o->actions = v;
-        else if (!strcmp(a, "--out")) o->out = v;
-        else if (!strcmp(a, "--png-dir")) o->png_dir = v;
-        else if (!strcmp(a, "--video")) s = cli_int(a, v, 0, 1 << 30, &o->video), o->have_video = 1;
-        else if (!strcmp(a, "--context")) s = cli_int(a, v, 0, 1 << 30, &o->context);
-        else if (!strcmp(a, "--frames")) s = cli_int(a, v, 1, 1 << 30, &o->frames);
-        else if (!strcmp(a, "--steps")) s = cli_int(a, v, 1, 100000, &o->steps), o->have_steps = 1;
-        else if (!strcmp(a, "--guidance")) s = cli_double(a, v, 0, 100, &o->guidance), o->have_guidance = 1;
-        else if (!strcmp(a, "--threads")) s = cli_int(a, v, 0, 1024, &o->threads);
-        else if (!strcmp(a, "--seed")) {
-            int sd;
-            s = cli_int(a, v, 0, 2147483647, &sd);
-            o->seed = sd;
-        } else s = mv_fail(MV_ERR_ARG, "unknown option '%s' (see millivid generate --help)", a);
-        if (s) return 2;
-    }
-    if (!o->ae || !o->dit || !o->method || !o->data || !o->have_video || !o->context || !o->frames || !o->out) {
-        mv_fail(MV_ERR_ARG, "--ae, --dit, --method, --data, --video, --context, --frames and --out are required "
-                            "(see millivid generate --help)");
-        return 2;
-    }
-    return 0;
+    const cli_option opts[] = {
+        CLI_OPT_STRING("--ae", "FILE", &o->ae, "autoencoder checkpoint (millivid train-ae)", .required = 1),
+        CLI_OPT_STRING("--dit", "FILE", &o->dit, "video DiT checkpoint (millivid train)", .required = 1),
+        CLI_OPT_STRING("--method", "M", &o->method, "millivid | framepack | fullres (must match the checkpoint)",
+                       .required = 1),
+        CLI_OPT_STRING("--data", "DIR", &o->data, "data set holding the context frames (and actions)", .required = 1),
+        CLI_OPT_INT("--video", "I", &o->video, 0, 1 << 30, "video index in the data set", .required = 1),
+        CLI_OPT_INT("--context", "C", &o->context, 1, 1 << 30, "ground-truth context frames (frames 0..C-1)",
+                    .required = 1),
+        CLI_OPT_INT("--frames", "T", &o->frames, 1, 1 << 30, "length of the output video (C context + T-C generated)",
+                    .required = 1),
+        CLI_OPT_STRING("--out", "OUT.mp4", &o->out, "output video (20 fps)", .required = 1),
+        CLI_OPT_INT("--steps", "S", &o->steps, 1, 100000, "sampler steps per rollout step [config sample.steps]",
+                    .given = &o->have_steps),
+        CLI_OPT_DOUBLE("--guidance", "G", &o->guidance, 0, 100, "classifier-free guidance scale [config sample.guidance]",
+                       .given = &o->have_guidance),
+        CLI_OPT_STRING("--actions", "FILE.jsonl", &o->actions,
+                       "actions, one per line (id 0 forward, 1 left, 2 right, or {\"action\": id});\n"
+                       "T lines (every frame) or T-C lines (generated frames) [the video's own]"),
+        CLI_OPT_INT("--seed", "K", &o->seed, 0, 2147483647, "sampling seed [0]"),
+        CLI_OPT_STRING("--png-dir", "D", &o->png_dir, "also write every frame as D/frame_NNNNN.png"),
+        CLI_OPT_FLAG("--no-cache", &o->no_cache,
+                     "do not use the context cache (models trained with dit.context_cache=1)"),
+        CLI_OPT_INT("--threads", "T", &o->threads, 0, 1024, "OpenMP + GEMM threads [all cores]"),
+    };
+    return cli_parse(argc, argv, &generate_cmd, opts, MV_ARRAY_LEN(opts));
 }
 
 /* ---------------------------------------------------------------- actions */

@@ -4,6 +4,8 @@
 
 #include "core.h"
 
+#include <string.h>
+
 void mv_sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M == 0 || N == 0) return;
@@ -25,4 +27,161 @@ void mv_sgemm_naive(int transA, int transB, int64_t M, int64_t N, int64_t K, flo
             }
             C[i * ldc + j] = (float)(alpha * acc + (beta == 0 ? 0.0 : (double)beta * C[i * ldc + j]));
         }
+}
+
+/* ---- mixed precision (bf16 operands, fp32 accumulation) through the oneDNN matmul primitive ---- */
+
+static mv_matmul_precision g_precision = MV_MATMUL_FP32;
+
+void mv_set_matmul_precision(mv_matmul_precision p) { g_precision = p; }
+mv_matmul_precision mv_get_matmul_precision(void) { return g_precision; }
+
+static inline uint16_t bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    uint32_t q = (u >> 16) | 0x40u; /* quiet NaN keeps its sign */
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
+}
+
+void mv_bf16_round_n(uint16_t *out, const float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= 65536)
+    for (size_t i = 0; i < n; i++) out[i] = bf16_round(x[i]);
+}
+
+/* rows x cols floats with row stride ld -> compact bf16 [rows, cols] */
+static void bf16_pack(uint16_t *out, const float *x, int64_t rows, int64_t cols, int64_t ld) {
+    if (ld == cols) {
+        mv_bf16_round_n(out, x, (size_t)(rows * cols));
+        return;
+    }
+#pragma omp parallel for schedule(static) if (rows * cols >= 65536)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) out[r * cols + c] = bf16_round(x[r * ld + c]);
+}
+
+enum { MM_CACHE = 48 };
+
+typedef struct {
+    int64_t M, N, K, ldc;
+    int ta, tb, beta1, ok; /* ok = 0: no optimised bf16 matmul for this shape (use fp32) */
+    dnnl_primitive_t prim;
+    dnnl_memory_t a, b, c;
+} mm_entry;
+
+/* Per thread (the callers run outside parallel regions; a thread-local cache needs no lock). */
+static _Thread_local mm_entry t_cache[MM_CACHE];
+static _Thread_local int t_cache_n, t_cache_next;
+static _Thread_local dnnl_engine_t t_engine;
+static _Thread_local dnnl_stream_t t_stream;
+static _Thread_local uint16_t *t_abuf, *t_bbuf;
+static _Thread_local size_t t_acap, t_bcap;
+
+static void mm_entry_release(mm_entry *e) {
+    if (e->prim) dnnl_primitive_destroy(e->prim);
+    if (e->a) dnnl_memory_destroy(e->a);
+    if (e->b) dnnl_memory_destroy(e->b);
+    if (e->c) dnnl_memory_destroy(e->c);
+    memset(e, 0, sizeof *e);
+}
+
+/* Builds the matmul C[M,N] (f32, row stride ldc) = A[M,K] x B[K,N] on compact bf16 operands stored
+ * as given (transposed storage through strides); beta1 adds a sum post-op (C += ...). */
+static void mm_entry_make(mm_entry *e) {
+    dnnl_memory_desc_t ad, bd, cd;
+    dnnl_dims_t da = {e->M, e->K}, db = {e->K, e->N}, dc = {e->M, e->N};
+    dnnl_dims_t sa = {e->ta ? 1 : e->K, e->ta ? e->M : 1}, sb = {e->tb ? 1 : e->N, e->tb ? e->K : 1},
+                sc = {e->ldc, 1};
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    const char *impl = NULL;
+    e->ok = 0;
+    if (dnnl_memory_desc_init_by_strides(&ad, 2, da, dnnl_bf16, sa) ||
+        dnnl_memory_desc_init_by_strides(&bd, 2, db, dnnl_bf16, sb) ||
+        dnnl_memory_desc_init_by_strides(&cd, 2, dc, dnnl_f32, sc) || dnnl_matmul_desc_init(&md, &ad, &bd, NULL, &cd) ||
+        dnnl_primitive_attr_create(&attr))
+        goto done;
+    if (e->beta1 && (dnnl_post_ops_create(&po) || dnnl_post_ops_append_sum(po, 1.0f) ||
+                     dnnl_primitive_attr_set_post_ops(attr, po)))
+        goto done;
+    if (dnnl_primitive_desc_create(&pd, &md, attr, t_engine, NULL) ||
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) || !impl)
+        goto done;
+    if (!strncmp(impl, "ref", 3)) goto done; /* no hardware bf16: the reference kernel is far slower */
+    if (dnnl_primitive_create(&e->prim, pd) || dnnl_memory_create(&e->a, &ad, t_engine, DNNL_MEMORY_NONE) ||
+        dnnl_memory_create(&e->b, &bd, t_engine, DNNL_MEMORY_NONE) ||
+        dnnl_memory_create(&e->c, &cd, t_engine, DNNL_MEMORY_NONE))
+        goto done;
+    e->ok = 1;
+done:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (!e->ok) {
+        int64_t M = e->M, N = e->N, K = e->K, ldc = e->ldc;
+        int ta = e->ta, tb = e->tb, b1 = e->beta1;
+        mm_entry_release(e);
+        e->M = M, e->N = N, e->K = K, e->ldc = ldc, e->ta = ta, e->tb = tb, e->beta1 = b1;
+    }
+}
+
+static mm_entry *mm_lookup(int ta, int tb, int64_t M, int64_t N, int64_t K, int64_t ldc, int beta1) {
+    for (int i = 0; i < t_cache_n; i++) {
+        mm_entry *e = &t_cache[i];
+        if (e->M == M && e->N == N && e->K == K && e->ldc == ldc && e->ta == ta && e->tb == tb && e->beta1 == beta1)
+            return e;
+    }
+    mm_entry *e;
+    if (t_cache_n < MM_CACHE) {
+        e = &t_cache[t_cache_n++];
+    } else { /* round-robin eviction */
+        e = &t_cache[t_cache_next];
+        t_cache_next = (t_cache_next + 1) % MM_CACHE;
+        mm_entry_release(e);
+    }
+    e->M = M, e->N = N, e->K = K, e->ldc = ldc, e->ta = ta, e->tb = tb, e->beta1 = beta1;
+    mm_entry_make(e);
+    return e;
+}
+
+static int grow(uint16_t **buf, size_t *cap, size_t n) {
+    if (*cap >= n) return 1;
+    mv_free(*buf);
+    *buf = mv_alloc(n * sizeof(uint16_t));
+    *cap = *buf ? n : 0;
+    return *buf != NULL;
+}
+
+/* Returns 0 when the bf16 path could not run (the caller then uses fp32). */
+static int gemm_bf16(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                     const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (!t_engine && (dnnl_engine_create(&t_engine, dnnl_cpu, 0) ||
+                      dnnl_stream_create(&t_stream, t_engine, dnnl_stream_default_flags))) {
+        t_engine = NULL;
+        return 0;
+    }
+    mm_entry *e = mm_lookup(ta, tb, M, N, K, ldc, beta != 0.0f);
+    if (!e->ok || !grow(&t_abuf, &t_acap, (size_t)(M * K)) || !grow(&t_bbuf, &t_bcap, (size_t)(K * N))) return 0;
+    /* stored A: [M, K] (or [K, M] transposed), stored B: [K, N] (or [N, K]) */
+    bf16_pack(t_abuf, A, ta ? K : M, ta ? M : K, lda);
+    bf16_pack(t_bbuf, B, tb ? N : K, tb ? K : N, ldb);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    if (dnnl_memory_set_data_handle(e->a, t_abuf) || dnnl_memory_set_data_handle(e->b, t_bbuf) ||
+        dnnl_memory_set_data_handle(e->c, C))
+        return 0;
+    dnnl_status_t st = dnnl_primitive_execute(e->prim, t_stream, 3, args);
+    if (st == dnnl_success) st = dnnl_stream_wait(t_stream);
+    MV_ASSERT(st == dnnl_success); /* C may be partly written: no silent fallback after this point */
+    return 1;
+}
+
+void mv_gemm_mixed(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M == 0 || N == 0) return;
+    if (g_precision == MV_MATMUL_BF16 && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && M >= 32 && N >= 32 &&
+        K >= 32 && gemm_bf16(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc))
+        return;
+    mv_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -88,35 +88,30 @@ static double ssim_planes(const double *planes, int h, int w) {
     return sum / (3.0 * (double)(h - 2 * SSIM_RADIUS) * (double)(w - 2 * SSIM_RADIUS));
 }
 
-double mv_ssim_u8(const uint8_t *a, const uint8_t *b, int h, int w) {
+/* Pixel value k of an interleaved frame in [0, 1]: uint8 / 255 (u8) or float clipped. */
+static double pixel01(const void *frame, size_t k, int u8) {
+    return u8 ? ((const uint8_t *)frame)[k] / 255.0 : clip01(((const float *)frame)[k]);
+}
+
+/* SSIM of two frames a, b [h, w, 3], uint8 (u8) or float. */
+static double ssim_frames(const void *a, const void *b, int h, int w, int u8) {
     if (h < SSIM_TAPS || w < SSIM_TAPS) return NAN;
     size_t hw = (size_t)h * w;
     double *planes = malloc(sizeof(double) * 6 * hw); /* [2, 3, h, w] */
     if (!planes) return NAN;
     for (size_t i = 0; i < hw; i++)
         for (int c = 0; c < 3; c++) {
-            planes[c * hw + i] = a[i * 3 + c] / 255.0;
-            planes[(3 + c) * hw + i] = b[i * 3 + c] / 255.0;
+            planes[c * hw + i] = pixel01(a, i * 3 + c, u8);
+            planes[(3 + c) * hw + i] = pixel01(b, i * 3 + c, u8);
         }
     double s = ssim_planes(planes, h, w);
     free(planes);
     return s;
 }
 
-double mv_ssim_f32(const float *a, const float *b, int h, int w) {
-    if (h < SSIM_TAPS || w < SSIM_TAPS) return NAN;
-    size_t hw = (size_t)h * w;
-    double *planes = malloc(sizeof(double) * 6 * hw); /* [2, 3, h, w] */
-    if (!planes) return NAN;
-    for (size_t i = 0; i < hw; i++)
-        for (int c = 0; c < 3; c++) {
-            planes[c * hw + i] = clip01(a[i * 3 + c]);
-            planes[(3 + c) * hw + i] = clip01(b[i * 3 + c]);
-        }
-    double s = ssim_planes(planes, h, w);
-    free(planes);
-    return s;
-}
+double mv_ssim_u8(const uint8_t *a, const uint8_t *b, int h, int w) { return ssim_frames(a, b, h, w, 1); }
+
+double mv_ssim_f32(const float *a, const float *b, int h, int w) { return ssim_frames(a, b, h, w, 0); }
 
 void mv_metrics_u8_frames(double *psnr, double *ssim, const uint8_t *a, const uint8_t *b, long n, int h,
                           int w) {

@@ -132,11 +132,18 @@ mv_status mv_block_acts_alloc(mv_block_acts *a, const mv_block *blk, size_t max_
         return mv_fail(MV_ERR_NOMEM, "out of memory for block activations (%.1f MB)", n * 4.0 / 1e6);
     a->max_tokens = max_tokens;
     acts_carve(a, blk, max_tokens, a->buf);
+    if (blk->adaln && (!(a->row_start = malloc((max_tokens + 1) * sizeof(int))) ||
+                       !(a->row_tok = malloc(MV_MAX(max_tokens, 1) * sizeof(int))))) {
+        mv_block_acts_free(a);
+        return mv_fail(MV_ERR_NOMEM, "out of memory for block activations");
+    }
     return MV_OK;
 }
 
 void mv_block_acts_free(mv_block_acts *a) {
     mv_free(a->buf);
+    free(a->row_start);
+    free(a->row_tok);
     memset(a, 0, sizeof *a);
 }
 
@@ -209,11 +216,16 @@ static const float *ada_chunk(const mv_block_acts *a, int i, int D) {
 }
 
 
-/* The adaLN modulation m = Linear(SiLU(c)): [N, 6D] per token, or [B, 6D] for a per-sample c. */
+/* Rows of the condition: U (row map), B (per sample) or B*T (per token). */
+static size_t cond_rows(const mv_block *blk, const mv_block_acts *a, int B, int T) {
+    return a->uidx ? (size_t)a->U : blk->cond_per_sample ? (size_t)B : (size_t)B * T;
+}
+
+/* The adaLN modulation m = Linear(SiLU(c)): [rows, 6D] (see cond_rows). */
 static void adaln_forward(const mv_block *blk, const mv_params *p, mv_block_acts *a, const float *c,
                           int B, int T) {
     int D = blk->D;
-    size_t rows = blk->cond_per_sample ? (size_t)B : (size_t)B * T;
+    size_t rows = cond_rows(blk, a, B, T);
     memcpy(a->c_in, c, rows * D * sizeof(float));
     silu_forward(a->silu_c, c, rows * D);
     linear_forward(a->ada, a->silu_c, mv_params_data(p, blk->ada_w), mv_params_data(p, blk->ada_b),
@@ -222,12 +234,80 @@ static void adaln_forward(const mv_block *blk, const mv_params *p, mv_block_acts
 
 /* ---- modulation and gates: nn.h kernels for a per-token condition; for a per-sample condition
  * the local kernels below read row b of m [B, 6D] for every token of sample b (no expansion) and
- * sum their parameter gradients over the sample's tokens in a fixed order. ---- */
+ * sum their parameter gradients over the sample's tokens in a fixed order. With a row map
+ * (mv_block_forward_rows) they read row uidx[n] of m [U, 6D]; the backward sums run per column
+ * block over the tokens in order, so they do not depend on the thread count. ---- */
+
+#define PS_COLS 64 /* column block of the per-sample reductions (tasks = B x D/64) */
+
+void mv_mod_rows_forward(float *out, const float *x, const float *shift, const float *scale, int ld,
+                         const int *uidx, int N, int D) {
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < (long)N; n++) {
+        const float *h = shift + (size_t)uidx[n] * ld, *s = scale + (size_t)uidx[n] * ld, *xr = x + n * D;
+        float *o = out + n * D;
+        for (int d = 0; d < D; d++) o[d] = xr[d] * (1.0f + s[d]) + h[d];
+    }
+}
+
+void mv_rows_index(int *row_start, int *row_tok, const int *uidx, int U, int N) {
+    memset(row_start, 0, (size_t)(U + 1) * sizeof(int));
+    for (int n = 0; n < N; n++) row_start[uidx[n] + 1]++;
+    for (int u = 0; u < U; u++) row_start[u + 1] += row_start[u];
+    for (int n = 0; n < N; n++) row_tok[row_start[uidx[n]]++] = n; /* row_start[u] -> end of row u */
+    for (int u = U; u > 0; u--) row_start[u] = row_start[u - 1];
+    row_start[0] = 0;
+}
+
+/* One task per row: its tokens in increasing order, so the sums do not depend on the threads. */
+void mv_mod_rows_backward(float *dx, float *dshift, float *dscale, const float *dout, const float *x,
+                          const float *scale, int ld, const int *row_start, const int *row_tok, int U, int D) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int u = 0; u < U; u++) {
+        float *dh = dshift + (size_t)u * ld, *ds = dscale + (size_t)u * ld;
+        const float *s = scale + (size_t)u * ld;
+        for (int i = row_start[u]; i < row_start[u + 1]; i++) {
+            size_t n = (size_t)row_tok[i];
+            const float *g = dout + n * D, *xr = x + n * D;
+            for (int d = 0; d < D; d++) {
+                dh[d] += g[d];
+                ds[d] += g[d] * xr[d];
+            }
+            if (dx)
+                for (int d = 0; d < D; d++) dx[n * D + d] = g[d] * (1.0f + s[d]);
+        }
+    }
+}
+
+/* Row-map gate backward: dy = g[u] * dx (overwrites), dgate[u] += sum over the row's tokens dx * y. */
+static void gate_bwd_rows(float *dgate, float *dy, const float *dx, const float *g, const float *y,
+                          const int *row_start, const int *row_tok, int U, int D) {
+    int D6 = 6 * D;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int u = 0; u < U; u++) {
+        const float *gr = g + (size_t)u * D6;
+        float *dg = dgate + (size_t)u * D6;
+        for (int i = row_start[u]; i < row_start[u + 1]; i++) {
+            size_t n = (size_t)row_tok[i];
+            const float *dr = dx + n * D, *yr = y + n * D;
+            float *o = dy + n * D;
+            for (int d = 0; d < D; d++) {
+                dg[d] += dr[d] * yr[d];
+                o[d] = gr[d] * dr[d];
+            }
+        }
+    }
+}
 
 /* out [N, D] = x * (1 + m[., scale]) + m[., shift]; chunk = index of shift (scale = chunk + 1). */
-static void mod_fwd(const mv_block *blk, float *out, const float *x, const float *m, int chunk, int B, int T) {
+static void mod_fwd(const mv_block *blk, const mv_block_acts *a, float *out, const float *x, const float *m,
+                    int chunk, int B, int T) {
     int D = blk->D, D6 = 6 * D;
     const float *sh = m + (size_t)chunk * D, *sc = sh + D;
+    if (a->uidx) {
+        mv_mod_rows_forward(out, x, sh, sc, D6, a->uidx, B * T, D);
+        return;
+    }
     if (!blk->cond_per_sample) {
         modulate_forward(out, x, sh, sc, D6, B * T, D);
         return;
@@ -241,9 +321,19 @@ static void mod_fwd(const mv_block *blk, float *out, const float *x, const float
 }
 
 /* x [N, D] += m[., chunk] * y */
-static void gate_fwd(const mv_block *blk, float *x, const float *m, int chunk, const float *y, int B, int T) {
+static void gate_fwd(const mv_block *blk, const mv_block_acts *a, float *x, const float *m, int chunk,
+                     const float *y, int B, int T) {
     int D = blk->D, D6 = 6 * D;
     const float *g = m + (size_t)chunk * D;
+    if (a->uidx) {
+#pragma omp parallel for schedule(static)
+        for (long n = 0; n < (long)B * T; n++) {
+            const float *gr = g + (size_t)a->uidx[n] * D6, *yr = y + n * D;
+            float *xr = x + n * D;
+            for (int d = 0; d < D; d++) xr[d] += gr[d] * yr[d];
+        }
+        return;
+    }
     if (!blk->cond_per_sample) {
         gate_residual_forward(x, g, y, D6, B * T, D);
         return;
@@ -255,8 +345,6 @@ static void gate_fwd(const mv_block *blk, float *x, const float *m, int chunk, c
         for (int d = 0; d < D; d++) xr[d] += gr[d] * yr[d];
     }
 }
-
-#define PS_COLS 64 /* column block of the per-sample reductions (tasks = B x D/64) */
 
 /* Per-sample gate backward: dy = g * dx (overwrites), dgate[b] += sum_t dx * y. */
 static void gate_bwd_ps(float *dgate, float *dy, const float *dx, const float *g, const float *y, int B, int T,
@@ -314,7 +402,7 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
     if (save) memcpy(a->x_in, x, ND * sizeof(float));
     /* attention branch */
     layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, NULL, NULL, N, D, LN_EPS);
-    if (blk->adaln) mod_fwd(blk, a->mod1, a->ln1, a->ada, 0, B, T);
+    if (blk->adaln) mod_fwd(blk, a, a->mod1, a->ln1, a->ada, 0, B, T);
     /* the q, k, v thirds of attn.qkv as three GEMMs on the row blocks of its weight and bias */
     const float *wqkv = mv_params_data(p, blk->qkv_w), *bqkv = mv_params_data(p, blk->qkv_b);
     float *qkv_out[3] = {a->q, a->k, a->v};
@@ -326,28 +414,38 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
     linear_forward(a->att_proj, a->att, mv_params_data(p, blk->proj_w), mv_params_data(p, blk->proj_b),
                    N, D, D);
     if (blk->adaln)
-        gate_fwd(blk, x, a->ada, 2, a->att_proj, B, T);
+        gate_fwd(blk, a, x, a->ada, 2, a->att_proj, B, T);
     else
         residual_add(x, a->att_proj, ND);
     if (save) memcpy(a->x_mid, x, ND * sizeof(float));
     /* MLP branch */
     layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, x, NULL, NULL, N, D, LN_EPS);
-    if (blk->adaln) mod_fwd(blk, a->mod2, a->ln2, a->ada, 3, B, T);
+    if (blk->adaln) mod_fwd(blk, a, a->mod2, a->ln2, a->ada, 3, B, T);
     linear_forward(a->h, a->mod2, mv_params_data(p, blk->fc1_w), mv_params_data(p, blk->fc1_b), N, D,
                    4 * D);
     block_gelu_forward(a->h_gelu, a->h, (size_t)N * 4 * D);
     linear_forward(a->mlp_out, a->h_gelu, mv_params_data(p, blk->fc2_w), mv_params_data(p, blk->fc2_b),
                    N, 4 * D, D);
     if (blk->adaln)
-        gate_fwd(blk, x, a->ada, 5, a->mlp_out, B, T);
+        gate_fwd(blk, a, x, a->ada, 5, a->mlp_out, B, T);
     else
         residual_add(x, a->mlp_out, ND);
 }
 
 void mv_block_forward(const mv_block *blk, const mv_params *p, mv_block_acts *acts, float *scratch,
                       float *x, const float *c, const uint8_t *mask, int B, int T) {
+    mv_block_forward_rows(blk, p, acts, scratch, x, c, NULL, 0, mask, B, T);
+}
+
+void mv_block_forward_rows(const mv_block *blk, const mv_params *p, mv_block_acts *acts, float *scratch,
+                           float *x, const float *cu, const int *uidx, int U, const uint8_t *mask, int B,
+                           int T) {
+    MV_ASSERT(!uidx || (blk->adaln && U >= 1 && U <= B * T));
     if (acts) {
-        block_forward_acts(blk, p, acts, x, c, mask, B, T, 1);
+        acts->uidx = uidx;
+        acts->U = U;
+        if (uidx) mv_rows_index(acts->row_start, acts->row_tok, uidx, U, B * T);
+        block_forward_acts(blk, p, acts, x, cu, mask, B, T, 1);
         return;
     }
     MV_ASSERT(scratch);
@@ -355,7 +453,9 @@ void mv_block_forward(const mv_block *blk, const mv_params *p, mv_block_acts *ac
     memset(&tmp, 0, sizeof tmp);
     tmp.max_tokens = (size_t)B * T;
     acts_carve(&tmp, blk, tmp.max_tokens, scratch);
-    block_forward_acts(blk, p, &tmp, x, c, mask, B, T, 0);
+    tmp.uidx = uidx;
+    tmp.U = U;
+    block_forward_acts(blk, p, &tmp, x, cu, mask, B, T, 0);
 }
 
 /* ---- backward ---- */
@@ -363,7 +463,7 @@ void mv_block_forward(const mv_block *blk, const mv_params *p, mv_block_acts *ac
 /* dada [rows, 6D] (rows = B per-sample, B*T per-token) -> adaLN weights and dc. */
 static void adaln_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a, const float *dada,
                            float *dsilu, float *dc, int B, int T) {
-    int D = blk->D, rows = blk->cond_per_sample ? B : B * T;
+    int D = blk->D, rows = (int)cond_rows(blk, a, B, T);
     memset(dsilu, 0, (size_t)rows * D * sizeof(float));
     linear_backward(dc ? dsilu : NULL, mv_params_grad(p, blk->ada_w), mv_params_grad(p, blk->ada_b),
                     dada, a->silu_c, mv_params_data(p, blk->ada_w), rows, D, 6 * D);
@@ -372,11 +472,13 @@ static void adaln_backward(const mv_block *blk, mv_params *p, const mv_block_act
 
 /* d(x_out) -> d(branch output) through the (gated) residual; dy [N, D] is overwritten.
  * dgate: rows of dada (stride 6D; [B] rows per-sample, [N] per-token); g: the gate chunk of m. */
-static void residual_branch_grad(const mv_block *blk, float *dgate, float *dy, const float *dx,
-                                 const float *g, const float *y, int B, int T) {
+static void residual_branch_grad(const mv_block *blk, const mv_block_acts *a, float *dgate, float *dy,
+                                 const float *dx, const float *g, const float *y, int B, int T) {
     int D = blk->D, N = B * T;
     if (!blk->adaln) {
         memcpy(dy, dx, (size_t)N * D * sizeof(float));
+    } else if (a->uidx) {
+        gate_bwd_rows(dgate, dy, dx, g, y, a->row_start, a->row_tok, a->U, D);
     } else if (blk->cond_per_sample) {
         gate_bwd_ps(dgate, dy, dx, g, y, B, T, D);
     } else {
@@ -387,12 +489,15 @@ static void residual_branch_grad(const mv_block *blk, float *dgate, float *dy, c
 
 /* Through the modulation (if any) and the affine-free LayerNorm, accumulating into dx.
  * dshift: the shift chunk of dada (scale follows at +D); scale: the scale chunk of m. */
-static void norm_backward(const mv_block *blk, float *dx, float *dln, float *dshift, const float *dmod,
+static void norm_backward(const mv_block *blk, const mv_block_acts *a, float *dx, float *dln, float *dshift, const float *dmod,
                           const float *ln, const float *scale, const float *inp, const float *mean,
                           const float *rstd, int B, int T) {
     int D = blk->D, N = B * T;
     const float *dl = dmod;
-    if (blk->adaln && blk->cond_per_sample) {
+    if (blk->adaln && a->uidx) {
+        mv_mod_rows_backward(dln, dshift, dshift + D, dmod, ln, scale, 6 * D, a->row_start, a->row_tok, a->U, D);
+        dl = dln;
+    } else if (blk->adaln && blk->cond_per_sample) {
         mod_bwd_ps(dln, dshift, dmod, ln, scale, B, T, D);
         dl = dln;
     } else if (blk->adaln) {
@@ -405,15 +510,21 @@ static void norm_backward(const mv_block *blk, float *dx, float *dln, float *dsh
 
 void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a, float *scratch,
                        float *dx, float *dc, const uint8_t *mask, int B, int T) {
+    MV_ASSERT(!a->uidx); /* a row-map forward pairs with mv_block_backward_rows */
+    mv_block_backward_rows(blk, p, a, scratch, dx, dc, mask, B, T);
+}
+
+void mv_block_backward_rows(const mv_block *blk, mv_params *p, const mv_block_acts *a, float *scratch,
+                            float *dx, float *dc, const uint8_t *mask, int B, int T) {
     int D = blk->D, H = blk->heads, dh = D / H, N = B * T;
     size_t ND = (size_t)N * D, N4 = round16(ND * 4);
     MV_ASSERT((size_t)N <= a->max_tokens && scratch);
     float *big1 = scratch, *big2 = big1 + N4, *dada = big2 + N4;
     float *e1 = dada + round16(ND * 6), *e2 = e1 + round16(ND),
           *e3 = e2 + round16(ND);
-    if (blk->adaln) memset(dada, 0, (size_t)(blk->cond_per_sample ? B : N) * 6 * D * sizeof(float));
+    if (blk->adaln) memset(dada, 0, cond_rows(blk, a, B, T) * 6 * D * sizeof(float));
     /* MLP branch: x_out = x_mid + gate_mlp * mlp_out */
-    residual_branch_grad(blk, dada + 5 * D, e1, dx, ada_chunk(a, 5, D), a->mlp_out, B, T);
+    residual_branch_grad(blk, a, dada + 5 * D, e1, dx, ada_chunk(a, 5, D), a->mlp_out, B, T);
     memset(big1, 0, ND * 4 * sizeof(float));
     linear_backward(big1, mv_params_grad(p, blk->fc2_w), mv_params_grad(p, blk->fc2_b), e1, a->h_gelu,
                     mv_params_data(p, blk->fc2_w), N, 4 * D, D);
@@ -421,10 +532,10 @@ void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a
     memset(e2, 0, ND * sizeof(float));
     linear_backward(e2, mv_params_grad(p, blk->fc1_w), mv_params_grad(p, blk->fc1_b), big2, a->mod2,
                     mv_params_data(p, blk->fc1_w), N, D, 4 * D);
-    norm_backward(blk, dx, e3, dada + 3 * D, e2, a->ln2, ada_chunk(a, 4, D), a->x_mid, a->ln2_mean,
+    norm_backward(blk, a, dx, e3, dada + 3 * D, e2, a->ln2, ada_chunk(a, 4, D), a->x_mid, a->ln2_mean,
                   a->ln2_rstd, B, T);
     /* attention branch: x_mid = x_in + gate_msa * proj(attn(...)) */
-    residual_branch_grad(blk, dada + 2 * D, e1, dx, ada_chunk(a, 2, D), a->att_proj, B, T);
+    residual_branch_grad(blk, a, dada + 2 * D, e1, dx, ada_chunk(a, 2, D), a->att_proj, B, T);
     float *datt = e2, *dqn = big1, *dkn = big1 + ND, *dv = big1 + 2 * ND, *dq = big2, *dk = big2 + ND;
     memset(datt, 0, ND * sizeof(float));
     linear_backward(datt, mv_params_grad(p, blk->proj_w), mv_params_grad(p, blk->proj_b), e1, a->att,
@@ -442,6 +553,6 @@ void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *a
         linear_backward(e1, mv_params_grad(p, blk->qkv_w) + (size_t)j * D * D,
                         mv_params_grad(p, blk->qkv_b) + (size_t)j * D, dthird[j], a->mod1,
                         mv_params_data(p, blk->qkv_w) + (size_t)j * D * D, N, D, D);
-    norm_backward(blk, dx, e3, dada, e1, a->ln1, ada_chunk(a, 1, D), a->x_in, a->ln1_mean, a->ln1_rstd, B, T);
+    norm_backward(blk, a, dx, e3, dada, e1, a->ln1, ada_chunk(a, 1, D), a->x_in, a->ln1_mean, a->ln1_rstd, B, T);
     if (blk->adaln) adaln_backward(blk, p, a, dada, e1, dc, B, T);
 }

@@ -25,6 +25,11 @@ typedef struct {
         *lse, *att_proj, *x_mid, *ln2, *ln2_mean, *ln2_rstd, *mod2, *h, *h_gelu, *mlp_out, *ada,
         *silu_c;
     float *v, *c_in; /* added: v [N, D] contiguous copy; c_in = saved condition (adaln only) */
+    /* Added: the condition-row map of the last forward (mv_block_forward_rows; NULL otherwise):
+     * uidx [B*T] row of cu of every token (the caller keeps it alive until backward), U rows. */
+    const int *uidx;
+    int U;
+    int *row_start, *row_tok; /* added: the tokens of each row, [max_tokens + 1] and [max_tokens] */
 } mv_block_acts;
 
 mv_status mv_block_register(mv_block *blk, mv_params *p, const char *prefix, int D, int heads,
@@ -44,6 +49,26 @@ size_t mv_block_scratch_floats(const mv_block *blk, size_t tokens, int T);
  * dc: [B, T, D] accumulated gradient w.r.t. c (adaln only). Parameter grads accumulate into p->grad. */
 void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *acts, float *scratch,
                        float *dx, float *dc, const uint8_t *mask, int B, int T);
+/* Added: the adaLN condition as U distinct rows cu [U, D] and a map uidx [B*T] (values in [0, U)) from
+ * token to row: the modulation Linear runs once per row (exact: same inputs, same outputs). Same
+ * results as mv_block_forward with c[n] = cu[uidx[n]] (adaln blocks only). */
+void mv_block_forward_rows(const mv_block *blk, const mv_params *p, mv_block_acts *acts, float *scratch,
+                           float *x, const float *cu, const int *uidx, int U, const uint8_t *mask, int B,
+                           int T);
+/* Backward of the last mv_block_forward_rows (acts->uidx/U): dcu [U, D] accumulates the gradient of
+ * the rows (the per-token gradients summed per row; equal to mv_block_backward up to sum order). */
+void mv_block_backward_rows(const mv_block *blk, mv_params *p, const mv_block_acts *acts, float *scratch,
+                            float *dx, float *dcu, const uint8_t *mask, int B, int T);
+/* Row-mapped modulation (used by the DiT final layer): out [N, D] = x * (1 + scale[u]) + shift[u],
+ * u = uidx[n]; shift/scale rows of stride ld. Backward: dx [N, D] (or NULL) OVERWRITTEN with
+ * dout * (1 + scale[u]); dshift/dscale rows (stride ld) accumulate the per-row sums in token order.
+ * The backward takes the tokens of each row from mv_rows_index: row_start [U + 1], row_tok [N]
+ * (a forward with acts leaves them in acts->row_start / row_tok). */
+void mv_mod_rows_forward(float *out, const float *x, const float *shift, const float *scale, int ld,
+                         const int *uidx, int N, int D);
+void mv_mod_rows_backward(float *dx, float *dshift, float *dscale, const float *dout, const float *x,
+                          const float *scale, int ld, const int *row_start, const int *row_tok, int U, int D);
+void mv_rows_index(int *row_start, int *row_tok, const int *uidx, int U, int N);
 /* Added: the block's vectorised GELU-tanh (same maths as nn.h gelu_forward), exposed for tests. */
 void mv_block_gelu_forward(float *out, const float *inp, size_t n);
 #endif

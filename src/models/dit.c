@@ -179,10 +179,10 @@ mv_status mv_dit_acts_alloc(mv_dit_acts *a, const mv_dit *m, int max_batch, int 
         goto nomem;
     if (!(a->xin = mv_alloc(xin * sizeof(float)))) goto nomem;
     if (!(a->scratch = mv_alloc(MV_MAX(scratch, 1) * sizeof(float)))) goto nomem;
-    int **i1[] = {&a->frame, &a->level, &a->row, &a->col, &a->action};
+    int **i1[] = {&a->frame, &a->level, &a->row, &a->col, &a->action, &a->uidx, &a->ulevel, &a->uaction};
     for (size_t i = 0; i < MV_ARRAY_LEN(i1); i++)
         if (!(*i1[i] = mv_alloc(N * sizeof(int)))) goto nomem;
-    if (!(a->t = mv_alloc(N * sizeof(float)))) goto nomem;
+    if (!(a->t = mv_alloc(N * sizeof(float))) || !(a->ut = mv_alloc(N * sizeof(float)))) goto nomem;
     if (!(a->keep = mv_alloc(max_batch))) goto nomem;
     if (m->context_cache && !(a->mask = mv_alloc(N * max_seq))) goto nomem;
     if (!(a->blocks = calloc(m->depth, sizeof *a->blocks))) goto nomem;
@@ -197,9 +197,9 @@ nomem:
 
 void mv_dit_acts_free(mv_dit_acts *a) {
     float *f[] = {a->x, a->c, a->te_in, a->te1, a->te1s, a->sc, a->fm, a->lnf, a->lnf_mean,
-                  a->lnf_rstd, a->modf, a->xin, a->dx, a->dc, a->dtmp, a->dtmp2, a->scratch, a->t};
+                  a->lnf_rstd, a->modf, a->xin, a->dx, a->dc, a->dtmp, a->dtmp2, a->scratch, a->t, a->ut};
     for (size_t i = 0; i < MV_ARRAY_LEN(f); i++) mv_free(f[i]);
-    int *g[] = {a->frame, a->level, a->row, a->col, a->action};
+    int *g[] = {a->frame, a->level, a->row, a->col, a->action, a->uidx, a->ulevel, a->uaction};
     for (size_t i = 0; i < MV_ARRAY_LEN(g); i++) mv_free(g[i]);
     mv_free(a->keep);
     mv_free(a->mask);
@@ -230,7 +230,8 @@ static mv_status check_tokens(const mv_dit *m, const mv_dit_tokens *tk, size_t m
     return MV_OK;
 }
 
-/* c[n] = TimeEmb(t[n]) + level_emb[level[n]] + (keep ? action_emb[action[n]] : 0), for n tokens.
+/* c[n] = TimeEmb(t[n]) + level_emb[level[n]] + (keep ? action_emb[action[n]] : 0), for n tokens
+ * (keep_tok NULL = all kept).
  * te_in [n,256], te1 [n,D], te1s [n,D] are saved for backward (may be scratch at inference). */
 static void cond_forward(const mv_dit *m, float *c, float *te_in, float *te1, float *te1s,
                          const float *t, const int *level, const int *action, const uint8_t *keep_tok,
@@ -247,7 +248,7 @@ static void cond_forward(const mv_dit *m, float *c, float *te_in, float *te1, fl
         float *ci = c + (size_t)i * D;
         const float *le = lev + (size_t)level[i] * D;
         for (int d = 0; d < D; d++) ci[d] += le[d];
-        if (keep_tok[i] && action[i] >= 0) {
+        if ((!keep_tok || keep_tok[i]) && action[i] >= 0) {
             const float *ae = act + (size_t)action[i] * D;
             for (int d = 0; d < D; d++) ci[d] += ae[d];
         }
@@ -271,33 +272,54 @@ static void add_pos(float *x, float *tmp, const int *frame, const int *row, cons
     for (size_t i = 0; i < nd; i++) x[i] += tmp[i];
 }
 
-/* Final layer: out [n, C] = Linear(modulate(LN(x), shift, scale)), (shift, scale) = Linear(SiLU(c)). */
+/* Final layer: out [n, C] = Linear(modulate(LN(x), shift, scale)), (shift, scale) = Linear(SiLU(c)),
+ * with the condition as U distinct rows c [U, D] and the token -> row map uidx [n]. */
 static void final_forward(const mv_dit *m, float *out, float *sc, float *fm, float *lnf, float *mean,
-                          float *rstd, float *modf, const float *x, const float *c, int n) {
+                          float *rstd, float *modf, const float *x, const float *c, const int *uidx, int U,
+                          int n) {
     const mv_params *p = &m->params;
     int D = m->D;
-    silu_forward(sc, c, (size_t)n * D);
-    linear_forward(fm, sc, mv_params_data(p, m->final_ada_w), mv_params_data(p, m->final_ada_b), n, D, 2 * D);
+    silu_forward(sc, c, (size_t)U * D);
+    linear_forward(fm, sc, mv_params_data(p, m->final_ada_w), mv_params_data(p, m->final_ada_b), U, D, 2 * D);
     layernorm_forward(lnf, mean, rstd, x, NULL, NULL, n, D, LN_EPS);
-    modulate_forward(modf, lnf, fm, fm + D, 2 * D, n, D);
+    mv_mod_rows_forward(modf, lnf, fm, fm + D, 2 * D, uidx, n, D);
     linear_forward(out, modf, mv_params_data(p, m->final_w), mv_params_data(p, m->final_b), n, D, m->C);
 }
 
 /* ------------------------------------------------------------------ training forward / backward */
 
+/* The distinct conditions (t bits, level, action or -1 when dropped) of the N tokens into a->ut,
+ * a->ulevel, a->uaction (first-seen order) and the token -> row map a->uidx; returns U. c depends on
+ * nothing else, so computing it (and every adaLN Linear) per row is exact. */
+static int cond_unique(mv_dit_acts *a, int N, int T) {
+    int U = 0, last = 0;
+    for (int n = 0; n < N; n++) {
+        float t = a->t[n];
+        int l = a->level[n], ac = a->keep[n / T] && a->action[n] >= 0 ? a->action[n] : -1;
+        int u = last; /* neighbours usually share the row: try the last one first */
+        if (!(u < U && !memcmp(&a->ut[u], &t, sizeof t) && a->ulevel[u] == l && a->uaction[u] == ac))
+            for (u = 0; u < U; u++)
+                if (!memcmp(&a->ut[u], &t, sizeof t) && a->ulevel[u] == l && a->uaction[u] == ac) break;
+        if (u == U) a->ut[U] = t, a->ulevel[U] = l, a->uaction[U] = ac, U++;
+        a->uidx[n] = last = u;
+    }
+    return U;
+}
+
 /* The core after patchify: a->x [N, D] holds the patch embeddings, a->frame.. hold the token
- * metadata (frames absolute). Adds positions, builds c, runs the blocks and the final layer. */
+ * metadata (frames absolute). Adds positions, builds c (one row per distinct condition), runs the
+ * blocks and the final layer. */
 static void core_forward(const mv_dit *m, mv_dit_acts *a, float *out, int B, int T) {
     int N = B * T, D = m->D;
     frames_relative(a->frame, a->frame, B, T);
     add_pos(a->x, a->dtmp, a->frame, a->row, a->col, N, D);
-    uint8_t *keep_tok = (uint8_t *)a->dtmp2; /* [N] bytes, scratch */
-    for (int n = 0; n < N; n++) keep_tok[n] = a->keep[n / T];
-    cond_forward(m, a->c, a->te_in, a->te1, a->te1s, a->t, a->level, a->action, keep_tok, N);
+    int U = a->U = cond_unique(a, N, T);
+    cond_forward(m, a->c, a->te_in, a->te1, a->te1s, a->ut, a->ulevel, a->uaction, NULL, U);
     const uint8_t *mask = a->use_mask ? a->mask : NULL;
     for (int i = 0; i < m->depth; i++)
-        mv_block_forward(&m->blocks[i], &m->params, &a->blocks[i], a->scratch, a->x, a->c, mask, B, T);
-    final_forward(m, out, a->sc, a->fm, a->lnf, a->lnf_mean, a->lnf_rstd, a->modf, a->x, a->c, N);
+        mv_block_forward_rows(&m->blocks[i], &m->params, &a->blocks[i], a->scratch, a->x, a->c, a->uidx, U,
+                              mask, B, T);
+    final_forward(m, out, a->sc, a->fm, a->lnf, a->lnf_mean, a->lnf_rstd, a->modf, a->x, a->c, a->uidx, U, N);
 }
 
 static void build_mask(mv_dit_acts *a, const uint8_t *ctx, int B, int T) {
@@ -312,41 +334,44 @@ static void build_mask(mv_dit_acts *a, const uint8_t *ctx, int B, int T) {
 /* Backward of core_forward: dout [N, C]; leaves d(patch embedding) in a->dx. */
 static void core_backward(mv_dit *m, mv_dit_acts *a, const float *dout) {
     mv_params *p = &m->params;
-    int B = a->B, T = a->T, N = B * T, D = m->D;
-    size_t ND = (size_t)N * D;
-    float *d1 = a->dtmp, *d2 = a->dtmp + ND, *dfm = a->dtmp2;
-    memset(a->dtmp, 0, 2 * ND * sizeof(float));
-    memset(dfm, 0, 2 * ND * sizeof(float));
+    int B = a->B, T = a->T, N = B * T, D = m->D, U = a->U;
+    size_t ND = (size_t)N * D, UD = (size_t)U * D;
+    float *d1 = a->dtmp, *d2 = a->dtmp + ND, *dfm = a->dtmp2; /* dfm [U, 2D] */
+    memset(dfm, 0, 2 * UD * sizeof(float));
     memset(a->dx, 0, ND * sizeof(float));
-    memset(a->dc, 0, ND * sizeof(float));
+    memset(a->dc, 0, UD * sizeof(float));
     /* final layer */
+    memset(d1, 0, ND * sizeof(float));
     linear_backward(d1, mv_params_grad(p, m->final_w), mv_params_grad(p, m->final_b), dout, a->modf,
                     mv_params_data(p, m->final_w), N, D, m->C);
-    modulate_backward(d2, dfm, dfm + D, d1, a->lnf, a->fm + D, 2 * D, N, D);
+    /* the token lists of the rows: built by the first block's forward from the same map */
+    mv_mod_rows_backward(d2, dfm, dfm + D, d1, a->lnf, a->fm + D, 2 * D, a->blocks[0].row_start,
+                         a->blocks[0].row_tok, U, D);
     layernorm_backward(a->dx, NULL, NULL, d2, a->x, NULL, a->lnf_mean, a->lnf_rstd, N, D);
-    memset(d1, 0, ND * sizeof(float));
+    memset(d1, 0, UD * sizeof(float));
     linear_backward(d1, mv_params_grad(p, m->final_ada_w), mv_params_grad(p, m->final_ada_b), dfm, a->sc,
-                    mv_params_data(p, m->final_ada_w), N, D, 2 * D);
-    silu_backward(a->dc, d1, a->c, ND);
+                    mv_params_data(p, m->final_ada_w), U, D, 2 * D);
+    silu_backward(a->dc, d1, a->c, UD);
     /* blocks */
     const uint8_t *mask = a->use_mask ? a->mask : NULL;
     for (int i = m->depth - 1; i >= 0; i--)
-        mv_block_backward(&m->blocks[i], p, &a->blocks[i], a->scratch, a->dx, a->dc, mask, B, T);
-    /* condition: level and action tables, time MLP */
-    embedding_backward(mv_params_grad(p, m->level_emb), a->dc, a->level, N, D);
+        mv_block_backward_rows(&m->blocks[i], p, &a->blocks[i], a->scratch, a->dx, a->dc, mask, B, T);
+    /* condition rows: level and action tables, time MLP */
+    embedding_backward(mv_params_grad(p, m->level_emb), a->dc, a->ulevel, U, D);
     float *dact = mv_params_grad(p, m->action_emb);
-    for (int n = 0; n < N; n++) {
-        if (!a->keep[n / T] || a->action[n] < 0) continue;
-        float *da = dact + (size_t)a->action[n] * D;
-        const float *g = a->dc + (size_t)n * D;
+    for (int u = 0; u < U; u++) {
+        if (a->uaction[u] < 0) continue;
+        float *da = dact + (size_t)a->uaction[u] * D;
+        const float *g = a->dc + (size_t)u * D;
         for (int d = 0; d < D; d++) da[d] += g[d];
     }
-    memset(a->dtmp, 0, 2 * ND * sizeof(float));
+    memset(d1, 0, UD * sizeof(float));
+    memset(d2, 0, UD * sizeof(float));
     linear_backward(d1, mv_params_grad(p, m->temb2_w), mv_params_grad(p, m->temb2_b), a->dc, a->te1s,
-                    mv_params_data(p, m->temb2_w), N, D, D);
-    silu_backward(d2, d1, a->te1, ND);
+                    mv_params_data(p, m->temb2_w), U, D, D);
+    silu_backward(d2, d1, a->te1, UD);
     linear_backward(NULL, mv_params_grad(p, m->temb0_w), mv_params_grad(p, m->temb0_b), d2, a->te_in,
-                    mv_params_data(p, m->temb0_w), N, TEMB_DIM, D);
+                    mv_params_data(p, m->temb0_w), U, TEMB_DIM, D);
 }
 
 static mv_status load_tokens(const mv_dit *m, mv_dit_acts *a, const mv_dit_tokens *tk) {

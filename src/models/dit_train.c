@@ -16,7 +16,7 @@ mv_status mv_latents_open(mv_latents *l, const char *path, const mv_config *cfg,
     const char *h = mv_st_meta(&l->file, "ae_hash");
     snprintf(l->ae_hash, sizeof l->ae_hash, "%s", h ? h : "");
     for (int lv = 0; lv < MV_MAX_LEVELS; lv++) {
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "level%d", lv);
         const mv_tensor_view *t = mv_st_find(&l->file, name);
         if (!t) break;
