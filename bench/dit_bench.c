@@ -256,8 +256,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "dit_bench: %s\n", mv_last_error());
         return 1;
     }
-    printf("video DiT mini (D %d, depth %d, heads %d, C %d, %zu parameters), %d threads\n", m.D, m.depth, m.heads, m.C,
-           m.params.total, threads);
+    printf("video DiT mini (D %d, depth %d, heads %d, C %d, %zu parameters), %d threads, %s linear layers\n", m.D,
+           m.depth, m.heads, m.C, m.params.total, threads,
+           mv_get_matmul_precision() == MV_MATMUL_BF16 ? "bf16" : "fp32");
     /* the train step uses the context mask only when context_cache is on: time the paper's unmasked
      * step (mask off) as the main number */
     uint8_t *ctx_saved = b.ctx;

@@ -1,6 +1,7 @@
 #include "gemm.h"
 
 #include <dnnl.h>
+#include <omp.h>
 
 #include "core.h"
 
@@ -64,7 +65,8 @@ enum { MM_CACHE = 48 };
 
 typedef struct {
     int64_t M, N, K, ldc;
-    int ta, tb, beta1, ok; /* ok = 0: no optimised bf16 matmul for this shape (use fp32) */
+    int ta, tb, beta1, nthr; /* nthr: OpenMP threads when built (oneDNN plans its split then) */
+    int ok;                  /* 0: no optimised bf16 matmul for this shape (use fp32) */
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c;
 } mm_entry;
@@ -121,16 +123,18 @@ done:
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (!e->ok) {
         int64_t M = e->M, N = e->N, K = e->K, ldc = e->ldc;
-        int ta = e->ta, tb = e->tb, b1 = e->beta1;
+        int ta = e->ta, tb = e->tb, b1 = e->beta1, nthr = e->nthr;
         mm_entry_release(e);
-        e->M = M, e->N = N, e->K = K, e->ldc = ldc, e->ta = ta, e->tb = tb, e->beta1 = b1;
+        e->M = M, e->N = N, e->K = K, e->ldc = ldc, e->ta = ta, e->tb = tb, e->beta1 = b1, e->nthr = nthr;
     }
 }
 
 static mm_entry *mm_lookup(int ta, int tb, int64_t M, int64_t N, int64_t K, int64_t ldc, int beta1) {
+    int nthr = omp_get_max_threads();
     for (int i = 0; i < t_cache_n; i++) {
         mm_entry *e = &t_cache[i];
-        if (e->M == M && e->N == N && e->K == K && e->ldc == ldc && e->ta == ta && e->tb == tb && e->beta1 == beta1)
+        if (e->M == M && e->N == N && e->K == K && e->ldc == ldc && e->ta == ta && e->tb == tb &&
+            e->beta1 == beta1 && e->nthr == nthr)
             return e;
     }
     mm_entry *e;
@@ -141,7 +145,7 @@ static mm_entry *mm_lookup(int ta, int tb, int64_t M, int64_t N, int64_t K, int6
         t_cache_next = (t_cache_next + 1) % MM_CACHE;
         mm_entry_release(e);
     }
-    e->M = M, e->N = N, e->K = K, e->ldc = ldc, e->ta = ta, e->tb = tb, e->beta1 = beta1;
+    e->M = M, e->N = N, e->K = K, e->ldc = ldc, e->ta = ta, e->tb = tb, e->beta1 = beta1, e->nthr = nthr;
     mm_entry_make(e);
     return e;
 }
