@@ -10,6 +10,11 @@ build/millivid --version
 build/millivid world --out out/demo_world --split test --videos 2 --frames 384 --size 64 --seed 7 \
     --context 128 --mp4 --force --quiet
 build/millivid info out/demo_world
+if [ -f models/ae_mini.safetensors ]; then
+    build/millivid ae-eval --ae models/ae_mini.safetensors --data out/demo_world --videos 2 \
+        --frames-per-video 8 --png out/demo_ae_sheet.png
+    echo "autoencoder contact sheet (ground truth, then each level alone): out/demo_ae_sheet.png"
+fi
 if [ -f models/ae_mini.safetensors ] && [ -f models/dit_millivid_mini.safetensors ]; then
     build/millivid generate --ae models/ae_mini.safetensors --dit models/dit_millivid_mini.safetensors \
         --method millivid --data out/demo_world --video 0 --context 128 --frames 384 \
