@@ -16,7 +16,6 @@
 typedef struct {
     train_common_opts t; /* --out, --config, --set, --steps, --batch, ... */
     const char *latents, *data, *method;
-    int bf16; /* --bf16 */
 } train_opts;
 
 static const cli_command train_cmd = {
@@ -35,8 +34,7 @@ static int parse_opts(int argc, char **argv, train_opts *o) {
                        "loss log in *.log.jsonl)", .required = 1),
         TRAIN_COMMON_OPTIONS(&o->t, "dit", "samples", "data order, noise"),
         CLI_OPT_FLAG("--resume", &o->t.resume, "continue from FILE (and its optimizer state) exactly"),
-        CLI_OPT_FLAG("--bf16", &o->bf16, "linear layers with bf16 operands (fp32 weights and sums; faster on CPUs\n"
-                     "with AMX / AVX512-BF16; off by default, the fp32 path is the reference)"),
+        TRAIN_BF16_OPTION(&o->t),
     };
     return cli_parse(argc, argv, &train_cmd, opts, MV_ARRAY_LEN(opts));
 }
@@ -111,7 +109,7 @@ static mv_status train_loop(train_run *r) {
 
 static mv_status run(const train_opts *o) {
     mv_set_threads(o->t.threads);
-    if (o->bf16) mv_set_matmul_precision(MV_MATMUL_BF16);
+    if (o->t.bf16) mv_set_matmul_precision(MV_MATMUL_BF16);
     train_run r;
     memset(&r, 0, sizeof r);
     r.o = o;

@@ -20,7 +20,6 @@ typedef struct {
     train_common_opts t; /* --out, --config, --set, --steps, --batch, ... */
     const char *data, *variant;
     int force;
-    int bf16; /* --bf16 */
 } train_opts;
 
 static const cli_command train_ae_cmd = {
@@ -41,8 +40,7 @@ static int parse_opts(int argc, char **argv, train_opts *o) {
                      "continue from FILE (and its optimizer state); bit-exact with an\n"
                      "uninterrupted run at the same --threads"),
         CLI_OPT_FLAG("--force", &o->force, "start a new run even if FILE exists (overwrites it)"),
-        CLI_OPT_FLAG("--bf16", &o->bf16, "linear layers with bf16 operands (fp32 weights and sums; faster on CPUs\n"
-                     "with AMX / AVX512-BF16; off by default, the fp32 path is the reference)"),
+        TRAIN_BF16_OPTION(&o->t),
     };
     return cli_parse(argc, argv, &train_ae_cmd, opts, MV_ARRAY_LEN(opts));
 }
@@ -148,7 +146,7 @@ static mv_status make_parent_dir(const char *path) {
 
 static mv_status run(const train_opts *o) {
     mv_set_threads(o->t.threads);
-    if (o->bf16) mv_set_matmul_precision(MV_MATMUL_BF16);
+    if (o->t.bf16) mv_set_matmul_precision(MV_MATMUL_BF16);
     train_run r;
     memset(&r, 0, sizeof r);
     r.o = o;

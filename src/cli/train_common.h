@@ -12,6 +12,7 @@ typedef struct {
     cli_list sets;
     int steps, batch, threads, ckpt_every, log_every, resume, seed, have_batch, have_lr, have_seed;
     double lr;
+    int bf16; /* --bf16: linear layers with bf16 operands */
 } train_common_opts;
 
 /* Defaults: config mini, 20000 steps, a log line every 10 steps, seed 1; everything else zero. */
@@ -19,6 +20,11 @@ void train_common_defaults(train_common_opts *t);
 
 /* The option-table entries of train_common_opts t (after --out), for a model whose config keys start
  * with KEY ("dit", "ae"); UNIT is what a batch holds, SEEDED what the seed drives (both for --help). */
+/* The --bf16 flag of both trainers (placed by each command where its help lists it). */
+#define TRAIN_BF16_OPTION(t)                                                                                 \
+    CLI_OPT_FLAG("--bf16", &(t)->bf16, "linear layers with bf16 operands (fp32 weights and sums; faster on CPUs\n" \
+                 "with AMX / AVX512-BF16; off by default, the fp32 path is the reference)")
+
 #define TRAIN_COMMON_OPTIONS(t, KEY, UNIT, SEEDED)                                                             \
     CLI_OPT_STRING("--config", "NAME|PATH", &(t)->config, "preset (mini, paper) or JSON file [mini]"),         \
     CLI_OPT_LIST("--set", "key=value", &(t)->sets, "override a config key (repeatable), e.g. --set " KEY ".depth=2"), \

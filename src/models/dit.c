@@ -507,10 +507,19 @@ static void fp_meta(const mv_dit *m, int *frame, int *level, int *row, int *col,
         }
 }
 
+/* The FramePack output is the v of the last n_d frames' tokens of each sample: v [B, Tden, C] from
+ * out [B, T, C]. */
+static void fp_copy_denoised(const mv_dit *m, float *v, const float *out, int B) {
+    int T = m->fp_tokens, Tden = m->fp_denoise * m->grid0 * m->grid0;
+    for (int b = 0; b < B; b++)
+        memcpy(v + (size_t)b * Tden * m->C, out + ((size_t)b * T + T - Tden) * m->C,
+               (size_t)Tden * m->C * sizeof(float));
+}
+
 mv_status mv_dit_fp_forward(const mv_dit *m, mv_dit_acts *a, float *v, const float *x, const float *t,
                             const int *action, int B) {
     if (m->kind != MV_DIT_FRAMEPACK) return mv_fail(MV_ERR_ARG, "dit: mv_dit_fp_forward needs a FramePack model");
-    int T = m->fp_tokens, N = B * T, Tden = m->fp_denoise * m->grid0 * m->grid0;
+    int T = m->fp_tokens, N = B * T;
     if ((size_t)N > a->max_tokens || T > a->max_seq)
         return mv_fail(MV_ERR_SHAPE, "dit: batch %d of %d tokens exceeds the sized activations", B, T);
     uint8_t *ctx = m->context_cache ? malloc(N) : NULL;
@@ -526,8 +535,7 @@ mv_status mv_dit_fp_forward(const mv_dit *m, mv_dit_acts *a, float *v, const flo
     fp_embed(m, &r, a->x, a->dtmp, a->xin, B);
     float *out = a->dtmp2 + (size_t)N; /* [N, C] fits in the [N, 2D] buffer after the keep bytes */
     core_forward(m, a, out, B, T);
-    for (int b = 0; b < B; b++)
-        memcpy(v + (size_t)b * Tden * m->C, out + ((size_t)b * T + T - Tden) * m->C, (size_t)Tden * m->C * sizeof(float));
+    fp_copy_denoised(m, v, out, B);
     return MV_OK;
 }
 
@@ -894,14 +902,10 @@ mv_status mv_dit_fp_cache_build(const mv_dit *m, mv_dit_cache *cache, const floa
 mv_status mv_dit_fp_forward_infer(const mv_dit *m, mv_dit_cache *work, float *v, const float *x, const float *t,
                                   const int *action, int B) {
     if (m->kind != MV_DIT_FRAMEPACK) return mv_fail(MV_ERR_ARG, "dit: mv_dit_fp_forward_infer needs a FramePack model");
-    int T = m->fp_tokens, Tden = m->fp_denoise * m->grid0 * m->grid0;
     fp_prep fp;
     mv_status s = fp_prepare(m, &fp, x, t, action, B);
     if (!s) s = forward_infer_common(m, work, fp.out, NULL, fp.e, &fp.tk);
-    if (!s)
-        for (int b = 0; b < B; b++)
-            memcpy(v + (size_t)b * Tden * m->C, fp.out + ((size_t)b * T + T - Tden) * m->C,
-                   (size_t)Tden * m->C * sizeof(float));
+    if (!s) fp_copy_denoised(m, v, fp.out, B);
     fp_prep_free(&fp);
     return s;
 }
@@ -909,14 +913,10 @@ mv_status mv_dit_fp_forward_infer(const mv_dit *m, mv_dit_cache *work, float *v,
 mv_status mv_dit_fp_forward_cached(const mv_dit *m, mv_dit_cache *cache, float *v, const float *x,
                                    const float *t, const int *action, int B) {
     if (m->kind != MV_DIT_FRAMEPACK) return mv_fail(MV_ERR_ARG, "dit: mv_dit_fp_forward_cached needs a FramePack model");
-    int T = m->fp_tokens, Tden = m->fp_denoise * m->grid0 * m->grid0;
     fp_prep fp;
     mv_status s = fp_prepare(m, &fp, x, t, action, B);
     if (!s) s = forward_cached_common(m, cache, fp.out, NULL, fp.e, &fp.tk);
-    if (!s)
-        for (int b = 0; b < B; b++)
-            memcpy(v + (size_t)b * Tden * m->C, fp.out + ((size_t)b * T + T - Tden) * m->C,
-                   (size_t)Tden * m->C * sizeof(float));
+    if (!s) fp_copy_denoised(m, v, fp.out, B);
     fp_prep_free(&fp);
     return s;
 }
