@@ -4,6 +4,7 @@
 
 #include <omp.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Thread_local char g_errmsg[2048];
 static mv_log_level g_log_level = MV_LOG_INFO;
@@ -131,7 +132,8 @@ void mv_progress_start(mv_progress *p, const char *label, long total, const char
     p->total = total;
     p->unit = unit ? unit : "it";
     p->t0 = mv_now();
-    p->last_print = 0;
+    p->tty = isatty(fileno(stderr));
+    p->last_print = p->tty ? 0 : p->t0; /* a log gets its first line after MV_PROGRESS_LOG_SECONDS */
 }
 
 static void progress_print(mv_progress *p, long done, const char *extra, int final) {
@@ -143,16 +145,17 @@ static void progress_print(mv_progress *p, long done, const char *extra, int fin
     int width = 20, fill = p->total > 0 ? (int)(width * (double)done / p->total) : 0;
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
     bar[width] = 0;
-    fprintf(stderr, "\r%s [%s] %3d%% %ld/%ld %.1f %s/s %s %s%s%s", p->label, bar,
+    fprintf(stderr, "%s%s [%s] %3d%% %ld/%ld %.1f %s/s %s %s%s%s", p->tty ? "\r" : "", p->label, bar,
             p->total > 0 ? (int)(100.0 * done / p->total) : 0, done, p->total, rate, p->unit,
             final ? "took" : "ETA", final ? elapsed : eta, extra ? "  " : "", extra ? extra : "");
-    fprintf(stderr, final ? "\n" : "\033[K");
+    fprintf(stderr, final || !p->tty ? "\n" : "\033[K");
     fflush(stderr);
 }
 
 void mv_progress_update(mv_progress *p, long done, const char *extra) {
     double now = mv_now();
-    if (now - p->last_print < 0.25 && done < p->total) return;
+    if (!p->tty && done >= p->total) return; /* mv_progress_end writes the last line */
+    if (now - p->last_print < (p->tty ? 0.25 : MV_PROGRESS_LOG_SECONDS) && done < p->total) return;
     p->last_print = now;
     progress_print(p, done, extra, 0);
 }

@@ -44,12 +44,16 @@ void mv_free(void *p);
 /* Wall-clock seconds (monotonic). */
 double mv_now(void);
 
-/* A progress line on stderr: "label  [#####.....]  37%  120/320  45.1 it/s  ETA 0:04". */
+/* A progress line on stderr: "label  [#####.....]  37%  120/320  45.1 it/s  ETA 0:04".
+ * On a terminal the line is redrawn in place (4 times a second); when stderr is a file or pipe,
+ * a plain line is appended every MV_PROGRESS_LOG_SECONDS instead, so logs stay short. */
+#define MV_PROGRESS_LOG_SECONDS 30.0
 typedef struct {
     const char *label;
     long total;
     double t0, last_print;
     const char *unit;
+    int tty;
 } mv_progress;
 void mv_progress_start(mv_progress *p, const char *label, long total, const char *unit);
 /* done: items finished so far; extra: optional text appended (e.g. the loss), may be NULL. */

@@ -134,8 +134,8 @@ static mv_status config_resolve(const char *name, char *out, size_t cap) {
         exe[n] = 0;
         char *slash = strrchr(exe, '/');
         if (slash) *slash = 0;
-        snprintf(out, cap, "%s/../configs/%s.json", exe, name);
-        if (file_exists(out)) return MV_OK;
+        int k = snprintf(out, cap, "%s/../configs/%s.json", exe, name);
+        if (k > 0 && (size_t)k < cap && file_exists(out)) return MV_OK;
         snprintf(tried, sizeof tried, "%s, ", out);
     }
     snprintf(out, cap, "configs/%s.json", name);
