@@ -326,6 +326,41 @@ static void test_params(const char *dir) {
     CHECK(txt && strstr(txt, "dtype F32, shape (3, 4, 5), 60 values") && strstr(txt, "min -3  max 11.75"),
           "npy info text: %s", txt ? txt : "");
     free(txt);
+
+    /* `millivid convert`: F32 -> BF16 keeps names, shapes and metadata, values within bf16 rounding;
+     * and back to F32 exactly (bf16 values are representable). */
+    char p16[1100], p32[1100];
+    snprintf(p16, sizeof p16, "%s/params_conv16.safetensors", dir);
+    snprintf(p32, sizeof p32, "%s/params_conv32.safetensors", dir);
+    CHECK(tu_sh("%s convert --in %s --out %s 2>/dev/null", g_bin, path, p16) == 0, "convert to bf16");
+    CHECK(tu_sh("%s convert --in %s --out %s --dtype f32 2>/dev/null", g_bin, p16, p32) == 0, "convert to f32");
+    if (mv_st_open(&f, p16) == MV_OK) {
+        CHECK(f.count == 3 && f.tensors[0].dtype == MV_DT_BF16 && mv_st_meta(&f, "step") &&
+                  !strcmp(mv_st_meta(&f, "step"), "42") && !strcmp(mv_st_meta(&f, "model"), "autoencoder"),
+              "bf16 file: tensors and metadata");
+        CHECK(mv_st_load_params(&f, &q, q.data, "", 0) == MV_OK, "%s", mv_last_error());
+        tu_close("convert to BF16", q.data, p.data, p.total, 0, 1.0 / 256);
+        mv_st_close(&f);
+    } else CHECK(0, "convert wrote no readable file: %s", mv_last_error());
+    if (mv_st_open(&f, p32) == MV_OK) {
+        float *back = calloc(p.total, sizeof(float));
+        CHECK(f.tensors[0].dtype == MV_DT_F32, "f32 file dtype");
+        CHECK(mv_st_load_params(&f, &p, back, "", 0) == MV_OK, "%s", mv_last_error());
+        tu_close("BF16 -> F32 is exact", back, q.data, p.total, 0, 0);
+        free(back);
+        mv_st_close(&f);
+    } else CHECK(0, "convert wrote no readable f32 file: %s", mv_last_error());
+    snprintf(out, sizeof out, "%s/convert.err", dir);
+    CHECK(tu_sh("%s convert --in %s --out %s/x.safetensors --dtype q4 2>'%s'", g_bin, path, dir, out) == 2,
+          "unknown dtype: usage error");
+    txt = tu_slurp(out, NULL);
+    CHECK(txt && strstr(txt, "unknown dtype 'q4'"), "dtype message: %s", txt ? txt : "");
+    free(txt);
+    CHECK(tu_sh("%s convert --in %s/none.safetensors --out %s/x.safetensors 2>'%s'", g_bin, dir, dir, out) == 1,
+          "missing input: exit 1");
+    txt = tu_slurp(out, NULL);
+    CHECK(txt && strstr(txt, "none.safetensors: cannot open"), "missing-input message: %s", txt ? txt : "");
+    free(txt);
     mv_params_free(&p);
     mv_params_free(&q);
     mv_params_free(&r);

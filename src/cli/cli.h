@@ -18,6 +18,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* Shared option helpers. Each returns MV_ERR_ARG with a clear message on a bad value. */
 mv_status cli_int(const char *opt, const char *val, long lo, long hi, int *out);

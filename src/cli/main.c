@@ -21,6 +21,7 @@ static const struct {
     {"eval", cmd_eval, "the paper's evaluation protocol + HTML report"},
     {"compare", cmd_compare, "per-frame PSNR / SSIM between two frame arrays"},
     {"info", cmd_info, "describe a checkpoint, .npy file or data set"},
+    {"convert", cmd_convert, "rewrite a checkpoint in bf16 / f16 / f32 (metadata kept)"},
 };
 
 static void usage(FILE *f) {
