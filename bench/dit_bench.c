@@ -272,14 +272,20 @@ int main(int argc, char **argv) {
     double cb = bench_best_of(reps, cache_build, &b, NULL);
     double fc = bench_best_of(reps + 2, forward_cached, &b, NULL);
     double ttr = 0, tf1 = 0;
+    int bf16 = mv_get_matmul_precision() == MV_MATMUL_BF16;
+    if (bf16) setenv("MV_TORCH_AUTOCAST", "bf16", 1); /* PyTorch's bf16: CPU autocast */
     if (torch) run_torch(threads, B, reps, &ttr, &tf1);
-    printf("\n%-40s %12s %12s\n", "", "millivid C", "PyTorch");
-    printf("%-40s %12.0f %12.0f\n", "train tokens/s (batch 8 x 320, AdamW)", n / tr, ttr > 0 ? n / ttr : NAN);
+    printf("\n%-40s %12s %12s %8s\n", "", "millivid C", bf16 ? "PyTorch bf16" : "PyTorch", "C/torch");
+    printf("%-40s %12.0f %12.0f %7.2fx\n", "train tokens/s (batch 8 x 320, AdamW)", n / tr, ttr > 0 ? n / ttr : NAN,
+           ttr > 0 ? ttr / tr : NAN);
     printf("%-40s %12.2f %12.2f\n", "train steps/s", 1 / tr, ttr > 0 ? 1 / ttr : NAN);
-    printf("%-40s %12.1f %12.1f\n", "training forward 320 tokens, ms", 1e3 * f1, tf1 > 0 ? 1e3 * tf1 : NAN);
-    printf("%-40s %12.1f %12s\n", "inference forward 320 tokens, ms", 1e3 * fi, "-");
+    printf("%-40s %12.1f %12.1f %7.2fx\n", "training forward 320 tokens, ms", 1e3 * f1, tf1 > 0 ? 1e3 * tf1 : NAN,
+           tf1 > 0 ? tf1 / f1 : NAN);
+    printf("%-40s %12.1f %12.1f %7.2fx\n", "inference forward 320 tokens, ms", 1e3 * fi, tf1 > 0 ? 1e3 * tf1 : NAN,
+           tf1 > 0 ? tf1 / fi : NAN);
     printf("%-40s %12.1f %12s\n", "cached forward (64 of 320 tokens), ms", 1e3 * fc, "-");
     printf("%-40s %12.1f %12s\n", "context cache build (256 tokens), ms", 1e3 * cb, "-");
+    printf("(PyTorch's forward is torch.no_grad(); C/torch > 1 means millivid is faster)\n");
     print_methods(&cfg, frames);
     mv_schedule s;
     int cs0, nch, limit;

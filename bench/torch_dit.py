@@ -3,7 +3,12 @@
 (D 256, depth 6, heads 4, C 16, 320 tokens per sample). Times one AdamW training step (forward,
 masked v loss, backward, update) at batch B and one forward of a single 320-token sequence; prints
 "seconds name" lines (best of repeated calls).
-Usage: torch_dit.py THREADS BATCH REPS"""
+Usage: torch_dit.py THREADS BATCH REPS
+With MV_TORCH_AUTOCAST=bf16 in the environment (dit_bench --bf16) both run under CPU autocast to bf16,
+PyTorch's own way of training with bf16 matmuls, to compare with millivid's --bf16 linear layers."""
+import contextlib
+import os
+
 import torch
 
 from torchbench import best, setup  # bench/torchbench.py, also puts tools/ on the path
@@ -49,6 +54,11 @@ def tokens(B):
 
 
 TB, T1 = tokens(BATCH), tokens(1)
+AUTOCAST = os.environ.get("MV_TORCH_AUTOCAST") == "bf16"
+
+
+def precision():
+    return torch.autocast("cpu", dtype=torch.bfloat16) if AUTOCAST else contextlib.nullcontext()
 target = torch.randn(BATCH, T, C)
 mask = (torch.rand(BATCH, T) < 0.2).float()[..., None]
 
@@ -56,15 +66,16 @@ mask = (torch.rand(BATCH, T) < 0.2).float()[..., None]
 def train_step():
     opt.zero_grad(set_to_none=False)
     k = TB
-    v = dit_twin.uni_forward(P, CFG, k["x"], k["frame"], k["level"], k["row"], k["col"], k["t"], k["action"],
-                             k["keep"], None)
-    loss = (((v - target) ** 2) * mask).sum() / (mask.sum() * C)
+    with precision():
+        v = dit_twin.uni_forward(P, CFG, k["x"], k["frame"], k["level"], k["row"], k["col"], k["t"], k["action"],
+                                 k["keep"], None)
+    loss = (((v.float() - target) ** 2) * mask).sum() / (mask.sum() * C)
     loss.backward()
     opt.step()
 
 
 def forward1():
-    with torch.no_grad():
+    with torch.no_grad(), precision():
         k = T1
         dit_twin.uni_forward(P, CFG, k["x"], k["frame"], k["level"], k["row"], k["col"], k["t"], k["action"],
                              k["keep"], None)
