@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "core/config.h"
+#include "core/gemm.h"
 #include "io/dataset.h"
 #include "io/image.h"
 #include "io/video.h"
@@ -25,7 +26,7 @@
 
 typedef struct {
     const char *ae, *dit, *method, *data, *actions, *out, *png_dir;
-    int video, context, frames, steps, threads, no_cache, have_steps, have_guidance, seed;
+    int video, context, frames, steps, threads, no_cache, have_steps, have_guidance, seed, bf16;
     double guidance;
 } gen_opts;
 
@@ -61,6 +62,7 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         CLI_OPT_FLAG("--no-cache", &o->no_cache,
                      "do not use the context cache (models trained with dit.context_cache=1)"),
         CLI_OPT_INT("--threads", "T", &o->threads, 0, 1024, "OpenMP + GEMM threads [all cores]"),
+        CLI_OPT_FLAG("--bf16", &o->bf16, "linear layers with bf16 operands (faster; the fp32 default is the reference)"),
     };
     return cli_parse(argc, argv, &generate_cmd, opts, MV_ARRAY_LEN(opts));
 }
@@ -308,6 +310,7 @@ int cmd_generate(int argc, char **argv) {
     int rc = parse_opts(argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
     mv_set_threads(o.threads);
+    if (o.bf16) mv_set_matmul_precision(MV_MATMUL_BF16);
     gen_run g;
     memset(&g, 0, sizeof g);
     g.o = &o;
