@@ -12,7 +12,9 @@ else
   OPT = -O3 -march=native -g
   LDSAN =
 endif
-CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags libcjson libavformat libavcodec libavutil libswscale libpng 2>/dev/null)
+# -fno-math-errno: sqrtf & co. need not set errno (nothing reads it), so loops like AdamW's vectorise;
+# values are unchanged (unlike -ffast-math, which this project never uses).
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fno-math-errno -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags libcjson libavformat libavcodec libavutil libswscale libpng 2>/dev/null)
 CFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS)
 LDLIBS = -ldnnl $(shell pkg-config --libs libcjson libavformat libavcodec libavutil libswscale libpng 2>/dev/null) -lm -fopenmp $(LDSAN)
