@@ -561,37 +561,24 @@ void mv_dit_fp_backward(mv_dit *m, mv_dit_acts *a, const float *dv) {
 
 /* ------------------------------------------------------------------ cached sampling path */
 
-/* Attention of Tq queries over Tc cached keys then the Tq own keys (all allowed), through GEMMs.
- * out, q, k, v: [B, Tq, D]; kc, vc: [B, Tc, D]; head-major channels.
- * kall, vall: [Tc + Tq, D] and sc: [Tq, Tc + Tq] scratch. */
+/* Attention of Tq queries over Tc cached keys then the Tq own keys (all allowed), through GEMMs: the
+ * scores of the two key sets go side by side into sc [Tq, Tc + Tq] (no copy of the cache), one softmax,
+ * then out = P[:, :Tc] vc + P[:, Tc:] v. out, q, k, v: [B, Tq, D]; kc, vc: [B, Tc, D]; head-major. */
 static void attend_cached(float *out, const float *q, const float *k, const float *v, const float *kc,
-                          const float *vc, float *kall, float *vall, float *sc, int B, int Tq, int Tc, int H,
-                          int dh) {
+                          const float *vc, float *sc, int B, int Tq, int Tc, int H, int dh) {
     int D = H * dh, S = Tc + Tq;
     float scale = 1.0f / sqrtf((float)dh);
     for (int b = 0; b < B; b++) {
-        if (Tc) {
-            memcpy(kall, kc + (size_t)b * Tc * D, (size_t)Tc * D * sizeof(float));
-            memcpy(vall, vc + (size_t)b * Tc * D, (size_t)Tc * D * sizeof(float));
-        }
-        memcpy(kall + (size_t)Tc * D, k + (size_t)b * Tq * D, (size_t)Tq * D * sizeof(float));
-        memcpy(vall + (size_t)Tc * D, v + (size_t)b * Tq * D, (size_t)Tq * D * sizeof(float));
+        const float *kcb = kc + (size_t)b * Tc * D, *vcb = vc + (size_t)b * Tc * D;
+        const float *kb = k + (size_t)b * Tq * D, *vb = v + (size_t)b * Tq * D;
         for (int h = 0; h < H; h++) {
             const float *qh = q + (size_t)b * Tq * D + h * dh;
-            mv_sgemm(0, 1, Tq, S, dh, scale, qh, D, kall + h * dh, D, 0.0f, sc, S);
-#pragma omp parallel for schedule(static)
-            for (int i = 0; i < Tq; i++) {
-                float *row = sc + (size_t)i * S, mx = -INFINITY;
-                for (int j = 0; j < S; j++) mx = fmaxf(mx, row[j]);
-                double sum = 0;
-                for (int j = 0; j < S; j++) {
-                    row[j] = expf(row[j] - mx);
-                    sum += row[j];
-                }
-                float inv = (float)(1.0 / sum);
-                for (int j = 0; j < S; j++) row[j] *= inv;
-            }
-            mv_sgemm(0, 0, Tq, dh, S, 1.0f, sc, S, vall + h * dh, D, 0.0f, out + (size_t)b * Tq * D + h * dh, D);
+            float *oh = out + (size_t)b * Tq * D + h * dh;
+            if (Tc) mv_sgemm(0, 1, Tq, Tc, dh, scale, qh, D, kcb + h * dh, D, 0.0f, sc, S);
+            mv_sgemm(0, 1, Tq, Tq, dh, scale, qh, D, kb + h * dh, D, 0.0f, sc + Tc, S);
+            softmax_rows(sc, Tq, S, S);
+            if (Tc) mv_sgemm(0, 0, Tq, dh, Tc, 1.0f, sc, S, vcb + h * dh, D, 0.0f, oh, D);
+            mv_sgemm(0, 0, Tq, dh, Tq, 1.0f, sc + Tc, S, vb + h * dh, D, Tc ? 1.0f : 0.0f, oh, D);
         }
     }
 }
@@ -607,7 +594,7 @@ static void ada_expand(float *out, float *tmp_sc, float *tmp_u, const float *cu,
 
 /* block_infer scratch for n = B*Tq query tokens attending over at most S keys per sample. */
 static size_t infer_work_floats(int D, size_t n, size_t Tq, size_t S) {
-    return n * (size_t)(24 * D + 4) + 2 * S * D + MV_MAX(Tq * S, n * 64 /* lse */);
+    return n * (size_t)(24 * D + 4) + MV_MAX(Tq * S, n * 64 /* lse */);
 }
 
 /* One adaLN-Zero block (§0) for inference on Tq tokens per sample that attend to Tc cached
@@ -623,8 +610,7 @@ static void block_infer(const mv_dit *m, int bi, float *x, const float *cu, cons
     size_t n = (size_t)B * Tq, nD = n * D;
     float *sc = work, *ada = sc + nD, *ln = ada + 6 * nD, *mod = ln + nD, *qkv = mod + nD, *q = qkv + 3 * nD,
           *k = q + nD, *v = k + nD, *att = v + nD, *h = att + nD /* 4nD */, *mean = h + 4 * nD,
-          *rstd = mean + n, *rr = rstd + n /* [n*H] */, *kall = h + 4 * nD + 2 * n + 4 * nD /* past rr */,
-          *vall = kall + (size_t)(Tc + Tq) * D, *scores = vall + (size_t)(Tc + Tq) * D;
+          *rstd = mean + n, *rr = rstd + n /* [n*H] */, *scores = h + 4 * nD + 2 * n + 4 * nD /* past rr */;
     float *qn = ln, *kn = mod, *proj = sc, *hg = qkv; /* reuse dead buffers; qkv+3nD .. covered */
     ada_expand(ada, sc, qkv /* 6 nD: qkv, q, k, v, dead until below */, cu, uidx, U, (int)n,
                mv_params_data(p, blk->ada_w), mv_params_data(p, blk->ada_b), D, 6 * D);
@@ -638,7 +624,7 @@ static void block_infer(const mv_dit *m, int bi, float *x, const float *cu, cons
     rmsnorm_forward(kn, rr, k, mv_params_data(p, blk->knorm_w), (int)(n * H), dh, RMS_EPS);
     if (kout) memcpy(kout, kn, nD * sizeof(float));
     if (vout) memcpy(vout, v, nD * sizeof(float));
-    if (Tc) attend_cached(att, qn, kn, v, kc, vc, kall, vall, scores, B, Tq, Tc, H, dh);
+    if (Tc) attend_cached(att, qn, kn, v, kc, vc, scores, B, Tq, Tc, H, dh);
     else attention_forward(att, scores /* lse [B, H, Tq] */, qn, kn, v, NULL, B, Tq, H, dh);
     linear_forward(proj, att, mv_params_data(p, blk->proj_w), mv_params_data(p, blk->proj_b), (int)n, D, D);
     gate_residual_forward(x, ada + 2 * D, proj, 6 * D, (int)n, D);

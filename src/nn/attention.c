@@ -12,6 +12,7 @@
 
 #include "core/core.h"
 #include "nn/nn.h"
+#include "nn/nn_internal.h"
 #include "nn/tile.h"
 
 /* tile rows/keys, query rows per forward task, head width limit, fused-backward limits */
@@ -89,6 +90,15 @@ static void attn_fwd_block(float *out, float *lse, const float *q, const float *
         float inv = 1.0f / l[i];
         for (int d = 0; d < dh; d++) o[d] = O[(size_t)i * dh + d] * inv;
         lse[i0 + i] = m[i] + logf(l[i]);
+    }
+}
+
+void softmax_rows(float *x, int rows, int n, int ld) {
+#pragma omp parallel for schedule(static) if ((long)rows * n >= NN_PAR_MIN)
+    for (int i = 0; i < rows; i++) {
+        float *r = x + (size_t)i * ld;
+        float sum = tile_row_exp(r, n, 1.0f, tile_row_max(r, n));
+        tile_scale(r, n, 1.0f / sum);
     }
 }
 

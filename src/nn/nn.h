@@ -58,6 +58,8 @@ void attention_backward(float *dq, float *dk, float *dv, /* [B, T, H*dh] each, a
                         const float *dout, const float *out, const float *lse, const float *q,
                         const float *k, const float *v, const uint8_t *mask, int B, int T, int H,
                         int dh);
+/* Softmax of every row in place: x [rows, n], rows ld apart (AVX-512 exp, as the attention kernels). */
+void softmax_rows(float *x, int rows, int n, int ld);
 /* Naive references (full score matrix, double accumulation) for testing the fast kernels. */
 void attention_forward_naive(float *out, float *lse, const float *q, const float *k, const float *v,
                              const uint8_t *mask, int B, int T, int H, int dh);
