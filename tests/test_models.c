@@ -18,8 +18,10 @@
 
 static const char *const METHODS[] = {"millivid", "framepack", "fullres"};
 /* The first generated frames of a trained model must beat the random-video bound by this much (dB).
- * Measured at shipping (see README, Status): every method is > 6 dB above it on this video. */
-#define MARGIN_DB 3.0
+ * Measured at shipping (6 sampler steps, these two videos): random 9.69 dB; the shipped models (4,500
+ * steps) 19.75 / 20.76 / 21.04 dB (millivid / framepack / fullres); the same models after only 300
+ * steps 12.46 / 14.22 / 15.89 dB, which this margin rejects. */
+#define MARGIN_DB 8.0
 #define FIRST_FRAMES 4
 
 static char g_bin[512], g_dir[512];
