@@ -1,5 +1,6 @@
 /* Training-state files shared by every trainer (train-ae, train).
- *   <base>.safetensors        the model: every mv_params tensor in F32 under its official state-dict
+ *   <base>.safetensors        the model: every mv_params tensor in F32 (or BF16 / F16 after millivid
+ *                             convert; loading converts to F32) under its official state-dict
  *                             name; metadata millivid_model, variant, config (mv_config_to_json),
  *                             step, format_version, ae_hash (video models: the AE they were built on).
  *   <base>.optim.safetensors  AdamW state: "exp_avg.<name>", "exp_avg_sq.<name>" (F32), an optional
