@@ -19,7 +19,6 @@
 #include "models/checkpoint.h"
 #include "testutil.h"
 
-#define REF "../shared/reference/official_tiny.safetensors"
 
 static int tiny_config(mv_config *c, int D) {
     const char *sets[] = {"image_size=32", "levels=3", "patch=4", "latent_channels=8", "ae.depth=2",
@@ -51,7 +50,7 @@ static void test_official(void) {
     for (int i = 0; i < ae.params.count; i++) values += ae.params.info[i].numel;
     CHECK(values == 146552, "%zu values (146552 expected)", values);
     mv_safetensors f;
-    if (mv_st_open(&f, REF)) {
+    if (mv_st_open(&f, tu_official_ref())) {
         CHECK(0, "open reference: %s", mv_last_error());
         mv_ae_free(&ae);
         return;

@@ -20,7 +20,6 @@
 #include "nn/nn.h"
 #include "testutil.h"
 
-#define REF "../shared/reference/official_tiny.safetensors"
 
 static void fill(mv_rng *r, float *x, size_t n, float scale) {
     mv_rng_normal(r, x, n);
@@ -41,20 +40,7 @@ static mv_config tiny_config(int levels, int image, int patch, int C, int D, int
     return c;
 }
 
-static const char *ref_path(void) {
-    static char p[512];
-    const char *cands[] = {REF, "../../shared/reference/official_tiny.safetensors",
-                           "/work/shared/reference/official_tiny.safetensors"};
-    for (size_t i = 0; i < MV_ARRAY_LEN(cands); i++) {
-        FILE *f = fopen(cands[i], "rb");
-        if (f) {
-            fclose(f);
-            snprintf(p, sizeof p, "%s", cands[i]);
-            return p;
-        }
-    }
-    return REF;
-}
+static const char *ref_path(void) { return tu_official_ref(); }
 
 /* ------------------------------------------------------------------ official reference vectors */
 

@@ -60,7 +60,7 @@ const char *tu_tmpdir(const char *name) {
     static char path[1024];
     const char *b = getenv("MV_BUILD");
     snprintf(path, sizeof path, "%s/testout/%s", b ? b : "build", name);
-    char cmd[1200];
+    char cmd[2200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", path, path);
     if (run(cmd) != 0) fprintf(stderr, "cannot create %s\n", path);
     return path;
@@ -86,4 +86,18 @@ char *tu_slurp(const char *path, size_t *n) {
     fclose(f);
     if (n) *n = got;
     return buf;
+}
+
+const char *tu_official_ref(void) {
+    static const char *const cands[] = {"../shared/reference/official_tiny.safetensors",
+                                        "../../shared/reference/official_tiny.safetensors",
+                                        "/work/shared/reference/official_tiny.safetensors"};
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+        FILE *f = fopen(cands[i], "rb");
+        if (f) {
+            fclose(f);
+            return cands[i];
+        }
+    }
+    return cands[0];
 }

@@ -29,6 +29,9 @@ const char *tu_tmpdir(const char *name);
 /* The whole file as a NUL-terminated string (malloc'ed; NULL if it cannot be opened). *n, if n is not
  * NULL, gets the number of bytes read. */
 char *tu_slurp(const char *path, size_t *n);
+/* The official reference vectors (../shared/reference/official_tiny.safetensors beside the checkout, or
+ * the other places a checkout may sit); the first candidate if none exists (opening it then fails). */
+const char *tu_official_ref(void);
 /* Prints "N checks, M failed" and returns the process exit code. */
 int tu_finish(void);
 #endif
