@@ -13,7 +13,7 @@ else
   LDSAN =
 endif
 # -fno-math-errno: sqrtf & co. need not set errno (nothing reads it), so loops like AdamW's vectorise;
-# values are unchanged (unlike -ffast-math, which this project never uses).
+# results are unchanged: no value-changing floating-point flag is used anywhere in this build.
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fno-math-errno -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags libcjson libavformat libavcodec libavutil libswscale libpng 2>/dev/null)
 CFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS)

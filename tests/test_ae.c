@@ -19,7 +19,6 @@
 #include "models/checkpoint.h"
 #include "testutil.h"
 
-
 static int tiny_config(mv_config *c, int D) {
     const char *sets[] = {"image_size=32", "levels=3", "patch=4", "latent_channels=8", "ae.depth=2",
                           "ae.heads=2", "millivid.windows=[1,4,16]", "millivid.budget=64",

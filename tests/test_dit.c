@@ -20,7 +20,6 @@
 #include "nn/nn.h"
 #include "testutil.h"
 
-
 static void fill(mv_rng *r, float *x, size_t n, float scale) {
     mv_rng_normal(r, x, n);
     for (size_t i = 0; i < n; i++) x[i] *= scale;
@@ -40,13 +39,11 @@ static mv_config tiny_config(int levels, int image, int patch, int C, int D, int
     return c;
 }
 
-static const char *ref_path(void) { return tu_official_ref(); }
-
 /* ------------------------------------------------------------------ official reference vectors */
 
 static void test_official(void) {
     mv_safetensors f;
-    if (mv_st_open(&f, ref_path())) {
+    if (mv_st_open(&f, tu_official_ref())) {
         CHECK(0, "open reference: %s", mv_last_error());
         return;
     }

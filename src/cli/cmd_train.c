@@ -6,7 +6,6 @@
  * Muon + AdamW) with lr * min(step / warmup, 1) then constant; no gradient clipping (as official). */
 
 #include "train_common.h"
-#include "core/gemm.h"
 #include "io/dataset.h"
 #include "models/checkpoint.h"
 #include "models/dit.h"
@@ -108,8 +107,6 @@ static mv_status train_loop(train_run *r) {
 }
 
 static mv_status run(const train_opts *o) {
-    mv_set_threads(o->t.threads);
-    if (o->t.bf16) mv_set_matmul_precision(MV_MATMUL_BF16);
     train_run r;
     memset(&r, 0, sizeof r);
     r.o = o;

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "train_common.h"
-#include "core/gemm.h"
 #include "core/rng.h"
 #include "io/dataset.h"
 #include "models/autoencoder.h"
@@ -145,8 +144,6 @@ static mv_status make_parent_dir(const char *path) {
 }
 
 static mv_status run(const train_opts *o) {
-    mv_set_threads(o->t.threads);
-    if (o->t.bf16) mv_set_matmul_precision(MV_MATMUL_BF16);
     train_run r;
     memset(&r, 0, sizeof r);
     r.o = o;

@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "train_common.h"
+#include "core/gemm.h"
 #include "models/checkpoint.h"
 #include "nn/nn.h"
 
@@ -14,6 +15,8 @@ void train_common_defaults(train_common_opts *t) {
 }
 
 mv_status train_common_config(const train_common_opts *t, mv_config *cfg, int *batch, double *lr, int *ckpt_every) {
+    mv_set_threads(t->threads);
+    if (t->bf16) mv_set_matmul_precision(MV_MATMUL_BF16);
     MV_TRY(mv_config_load(cfg, t->config));
     for (int i = 0; i < t->sets.n; i++) MV_TRY(mv_config_set(cfg, t->sets.item[i]));
     if (t->have_batch) *batch = t->batch;

@@ -39,8 +39,8 @@ void train_common_defaults(train_common_opts *t);
                 "save every K steps [config " KEY ".checkpoint_every]"),                                        \
     CLI_OPT_INT("--log-every", "K", &(t)->log_every, 1, 1L << 30, "loss log line every K steps [10]")
 
-/* Loads t->config, applies every --set, then --batch / --lr / --checkpoint-every into *batch, *lr and
- * *ckpt_every (fields of cfg), and validates. */
+/* Applies --threads and --bf16, loads t->config, applies every --set, then --batch / --lr /
+ * --checkpoint-every into *batch, *lr and *ckpt_every (fields of cfg), and validates. */
 mv_status train_common_config(const train_common_opts *t, mv_config *cfg, int *batch, double *lr, int *ckpt_every);
 
 /* --resume, after the parameters are loaded: the optimizer state of t->out at checkpoint step `step`.
