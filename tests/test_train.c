@@ -1,5 +1,7 @@
 /* millivid train (video DiT) end to end on a tiny synthetic data set + latents:
  *  - millivid: 4 steps in one run == 2 steps + --resume + 2 steps (identical log lines, identical weights);
+ *  - a run killed at every point of a checkpoint save resumes to the same weights and log;
+ *  - no overwrite without --force; the optimizer (muon / adamw) is kept on resume; --init;
  *  - framepack and fullres train and write checkpoints with method, config and ae_hash metadata;
  *  - --bf16: a few steps give losses within 1% of the fp32 run;
  *  - generate: millivid and framepack checkpoints + a small random autoencoder write an mp4 of
@@ -7,6 +9,7 @@
  *  - bad input: unknown method, latents of other channels / levels, a checkpoint of another method on
  *    --resume, missing options: non-zero exit and one clear message. */
 #include <math.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/core.h"
@@ -127,6 +130,103 @@ static void test_resume(const char *dir) {
         } else CHECK(0, "open b: %s", mv_last_error());
         mv_st_close(&fa);
     } else CHECK(0, "open a: %s", mv_last_error());
+}
+
+/* 1 when the two checkpoints (paths under dir) hold byte-identical tensors. */
+static int same_weights(const char *dir, const char *a, const char *b) {
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    mv_safetensors fa, fb;
+    mv_ckpt_meta ma, mb;
+    int same = 0;
+    if (mv_ckpt_open(&fa, &ma, pa, NULL) == MV_OK) {
+        if (mv_ckpt_open(&fb, &mb, pb, NULL) == MV_OK) {
+            same = fa.count == fb.count && ma.step == mb.step;
+            for (int i = 0; same && i < fa.count; i++)
+                same = fa.tensors[i].nbytes == fb.tensors[i].nbytes &&
+                       !memcmp(fa.tensors[i].data, fb.tensors[i].data, fa.tensors[i].nbytes);
+            mv_st_close(&fb);
+        }
+        mv_st_close(&fa);
+    }
+    return same;
+}
+
+static int same_file(const char *dir, const char *a, const char *b) {
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    char *sa = tu_slurp(pa, NULL), *sb = tu_slurp(pb, NULL);
+    int same = sa && sb && !strcmp(sa, sb);
+    free(sa);
+    free(sb);
+    return same;
+}
+
+/* A trainer killed at every point of a checkpoint save (after the optimizer state is written, after
+ * the model file is renamed) resumes, and ends bit for bit where an uninterrupted run ends. */
+static void test_kill_resume(const char *dir) {
+    static const char *points[] = {"ckpt-after-optim:2", "ckpt-after-optim:3", "ckpt-after-model:1",
+                                   "ckpt-after-model:2", "ckpt-after-model:3"};
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+        char out[64], log[64], extra[200];
+        snprintf(out, sizeof out, "k%zu.safetensors", i);
+        snprintf(log, sizeof log, "k%zu.log.jsonl", i);
+        snprintf(extra, sizeof extra, "--steps 4 --seed 3 --checkpoint-every 1 --force");
+        int rc = tu_sh("MV_TEST_KILL_AT=%s %s/millivid train --method millivid --latents %s/latents.safetensors "
+                       "--data %s --out %s/%s " TINY " %s >/dev/null 2>%s/k.err",
+                       points[i], build_dir(), dir, dir, dir, out, extra, dir);
+        CHECK(rc != 0, "run killed at %s (rc %d)", points[i], rc);
+        CHECK(train(dir, "millivid", out, "--steps 4 --resume --checkpoint-every 1", "k2.err") == 0,
+              "resume after a kill at %s", points[i]);
+        CHECK(same_weights(dir, "a.safetensors", out), "killed at %s: weights equal the uninterrupted run's",
+              points[i]);
+        CHECK(same_file(dir, "a.log.jsonl", log), "killed at %s: log equals the uninterrupted run's", points[i]);
+        char next[700];
+        snprintf(next, sizeof next, "%s/k%zu.optim.next.safetensors", dir, i);
+        CHECK(access(next, F_OK) != 0, "no .next file left after resuming (%s)", points[i]);
+    }
+    /* Killed before its first model file: nothing to resume (a clear error), and a new run under the
+     * same name needs no --force. */
+    CHECK(tu_sh("MV_TEST_KILL_AT=ckpt-after-optim %s/millivid train --method millivid --latents "
+                "%s/latents.safetensors --data %s --out %s/k9.safetensors " TINY
+                " --steps 4 --seed 3 --checkpoint-every 1 >/dev/null 2>%s/k.err",
+                build_dir(), dir, dir, dir, dir) != 0, "killed before the first model file");
+    CHECK(train(dir, "millivid", "k9.safetensors", "--steps 4 --resume", "k3.err") != 0 &&
+              err_has(dir, "k3.err", "k9.safetensors"), "resume without a model file: one clear error");
+    CHECK(train(dir, "millivid", "k9.safetensors", "--steps 4 --seed 3", "k4.err") == 0 &&
+              same_weights(dir, "a.safetensors", "k9.safetensors"), "started again without --force");
+}
+
+/* No silent overwrite; the optimizer is recorded and kept; --init starts from weights. */
+static void test_run_files(const char *dir) {
+    CHECK(train(dir, "millivid", "a.safetensors", "--steps 4 --seed 3", "o1.err") != 0 &&
+              err_has(dir, "o1.err", "--force"), "a finished run is not overwritten without --force");
+    CHECK(same_weights(dir, "a.safetensors", "b.safetensors"), "the refused run left the files alone");
+    CHECK(train(dir, "millivid", "w.safetensors", "--steps 2 --optimizer adamw", "o2.err") == 0, "adamw run");
+    CHECK(train(dir, "millivid", "w.safetensors", "--steps 3 --resume --optimizer muon", "o3.err") != 0 &&
+              err_has(dir, "o3.err", "--optimizer adamw"), "resuming with another optimizer is refused");
+    CHECK(train(dir, "millivid", "w.safetensors", "--steps 3 --resume", "o4.err") == 0 &&
+              err_has(dir, "o4.err", "optimizer adamw"), "resume keeps the run's optimizer");
+    CHECK(train(dir, "millivid", "x.safetensors", "--steps 3 --optimizer sgd", "o5.err") != 0 &&
+              err_has(dir, "o5.err", "muon or adamw"), "unknown optimizer refused");
+    char extra[700];
+    snprintf(extra, sizeof extra, "--steps 6 --init %s/a.safetensors", dir);
+    CHECK(train(dir, "millivid", "i.safetensors", extra, "o6.err") == 0 && err_has(dir, "o6.err", "step 4"),
+          "--init starts from the weights of step 4");
+    char path[700];
+    snprintf(path, sizeof path, "%s/i.log.jsonl", dir);
+    char *log = tu_slurp(path, NULL);
+    CHECK(log && strstr(log, "\"step\": 5,") && !strstr(log, "\"step\": 4,"), "the --init run logs steps 5-6:\n%s",
+          log ? log : "");
+    free(log);
+    snprintf(extra, sizeof extra, "--steps 6 --resume --init %s/a.safetensors", dir);
+    CHECK(train(dir, "millivid", "i.safetensors", extra, "o7.err") != 0 && err_has(dir, "o7.err", "exclude"),
+          "--resume with --init refused");
+    snprintf(extra, sizeof extra, "--steps 6 --init %s/fp.safetensors", dir);
+    CHECK(train(dir, "millivid", "j.safetensors", extra, "o8.err") != 0 && err_has(dir, "o8.err", "cannot resume"),
+          "--init from another method refused");
 }
 
 static void test_methods(const char *dir) {
@@ -298,6 +398,8 @@ int main(void) {
     CHECK(make_data(bad_l, 2, 160, 16, 1, 3) == 0, "data 1 level");
     test_resume(dir);
     test_methods(dir);
+    test_kill_resume(dir);
+    test_run_files(dir);
     test_bf16(dir);
     test_bad(dir, bad_c, bad_l);
     test_generate(dir);

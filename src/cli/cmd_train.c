@@ -2,8 +2,9 @@
  * --method millivid | fullres: the universal model, one schedule step per sample (teacher forcing);
  * --method framepack: the FramePack model on clips of level-0 latents. Batches come from
  * src/models/dit_train.c, drawn from Philox stream (seed, step) only, so --resume is exact.
- * AdamW (betas 0.9/0.999, eps 1e-8, weight decay from the config on every tensor; the paper uses
- * Muon + AdamW) with lr * min(step / warmup, 1) then constant; no gradient clipping (as official). */
+ * Optimizer (nn/optim.h): Muon on the 2-D linear weights + AdamW on the rest, as the paper (default), or
+ * AdamW on everything; weight decay from the config; lr * min(step / warmup, 1) then constant; no
+ * gradient clipping (as official). */
 
 #include "train_common.h"
 #include "io/dataset.h"
@@ -14,7 +15,7 @@
 
 typedef struct {
     train_common_opts t; /* --out, --config, --set, --steps, --batch, ... */
-    const char *latents, *data, *method;
+    const char *latents, *data, *method, *init;
 } train_opts;
 
 static const cli_command train_cmd = {
@@ -33,6 +34,9 @@ static int parse_opts(int argc, char **argv, train_opts *o) {
                        "loss log in *.log.jsonl)", .required = 1),
         TRAIN_COMMON_OPTIONS(&o->t, "dit", "samples", "data order, noise"),
         CLI_OPT_FLAG("--resume", &o->t.resume, "continue from FILE (and its optimizer state) exactly"),
+        CLI_OPT_STRING("--init", "CKPT", &o->init,
+                       "new run from the weights of CKPT (same method and shapes), counting steps on from\n"
+                       "its step, with a fresh optimizer and the lr warm-up restarted"),
         TRAIN_BF16_OPTION(&o->t),
     };
     return cli_parse(argc, argv, &train_cmd, opts, MV_ARRAY_LEN(opts));
@@ -47,20 +51,17 @@ typedef struct {
     mv_latents lat;
     mv_dataset data;
     mv_dit_trainer tr;
-    long start;
-    uint64_t seed;
+    train_position pos;
 } train_run;
 
 static const char *model_name(mv_method m) {
     return m == MV_METHOD_FRAMEPACK ? "video_framepack" : "video_universal";
 }
 
-/* Restores model + optimizer state from --out; the checkpoint must be of this method and shapes. */
-static mv_status resume_run(const train_opts *o, train_run *r) {
+/* Loads the weights of checkpoint `path` (this method and shapes) into the model; *step = its step. */
+static mv_status load_weights(train_run *r, const char *path, long *step) {
     mv_safetensors f;
     mv_ckpt_meta meta;
-    char path[1024];
-    MV_TRY(mv_ckpt_path(path, sizeof path, o->t.out, ".safetensors"));
     MV_TRY(mv_ckpt_open(&f, &meta, path, NULL));
     mv_status s = MV_OK;
     if (strcmp(meta.model, model_name(r->method)) || strcmp(meta.variant, mv_method_name(r->method)))
@@ -70,16 +71,40 @@ static mv_status resume_run(const train_opts *o, train_run *r) {
     if (!s && r->cfg.context_cache != meta.config.context_cache)
         s = mv_fail(MV_ERR_SHAPE, "%s: config 'dit.context_cache' is %d in the file, expected %d", path,
                     meta.config.context_cache, r->cfg.context_cache);
+    if (!s && r->lat.ae_hash[0] && meta.ae_hash[0] && strcmp(r->lat.ae_hash, meta.ae_hash))
+        s = mv_fail(MV_ERR_ARG, "%s: the model was trained on latents of autoencoder %s, --latents are of %s",
+                    path, meta.ae_hash, r->lat.ae_hash);
     if (!s) s = mv_ckpt_load_params(&f, &r->model.params, "");
     mv_st_close(&f);
-    if (!s) s = train_common_resume(&o->t, &r->model.params, meta.step, &r->seed, &r->start);
-    if (!s) MV_INFO("resuming %s at step %ld", path, r->start);
+    *step = meta.step;
     return s;
+}
+
+/* Restores model + optimizer state from --out. */
+static mv_status resume_run(const train_opts *o, train_run *r) {
+    char path[1024];
+    long step = 0;
+    MV_TRY(mv_ckpt_path(path, sizeof path, o->t.out, ".safetensors"));
+    MV_TRY(load_weights(r, path, &step));
+    MV_TRY(train_common_resume(&o->t, &r->model.params, step, &r->pos));
+    MV_INFO("resuming %s at step %ld", path, r->pos.start);
+    return MV_OK;
+}
+
+/* A new run from the weights of --init: steps go on from its step; the optimizer starts fresh and the
+ * lr warm-up starts again there, so the run's log says where its weights came from. */
+static mv_status init_run(const train_opts *o, train_run *r) {
+    long step = 0;
+    MV_TRY(load_weights(r, o->init, &step));
+    r->pos.start = r->pos.warmup_start = step;
+    MV_INFO("new run from the weights of %s (step %ld): fresh %s state, lr warm-up restarted", o->init, step,
+            mv_optim_name(r->pos.optimizer));
+    return MV_OK;
 }
 
 static mv_status train_step(void *user, long step, float *loss) {
     train_run *r = user;
-    return mv_dit_train_step(&r->tr, r->seed, step, loss);
+    return mv_dit_train_step(&r->tr, r->pos.seed, step, loss);
 }
 
 static void log_line(void *user, char *buf, size_t cap, long done, float loss, float lr) {
@@ -89,7 +114,7 @@ static void log_line(void *user, char *buf, size_t cap, long done, float loss, f
 static mv_status save_run(void *user, long step) {
     train_run *r = user;
     return train_common_save(&r->o->t, &r->model.params, model_name(r->method), mv_method_name(r->method),
-                             r->lat.ae_hash, &r->cfg, step, r->seed);
+                             r->lat.ae_hash, &r->cfg, step, &r->pos);
 }
 
 static void status_line(void *user, char *buf, size_t cap, double ema, long run_steps, double seconds) {
@@ -101,7 +126,7 @@ static void status_line(void *user, char *buf, size_t cap, double ema, long run_
 static mv_status train_loop(train_run *r) {
     train_loop_def d = {.label = "train", .params = &r->model.params, .lr = r->cfg.dit_lr,
                         .warmup = r->cfg.dit_warmup, .ckpt_every = r->cfg.dit_checkpoint_every,
-                        .weight_decay = r->cfg.weight_decay, .start = r->start, .user = r, .step = train_step,
+                        .weight_decay = r->cfg.weight_decay, .pos = r->pos, .user = r, .step = train_step,
                         .log_line = log_line, .save = save_run, .status = status_line};
     return train_common_loop(&r->o->t, &d);
 }
@@ -120,16 +145,24 @@ static mv_status run(const train_opts *o) {
     if ((s = mv_latents_open(&r.lat, o->latents, &r.cfg, r.method == MV_METHOD_MILLIVID ? r.cfg.levels : 1)))
         goto fail;
     if ((s = mv_dit_create(&r.model, &r.cfg, kind, 1))) goto fail;
-    r.seed = (uint64_t)o->t.seed;
+    if (o->t.resume && o->init) {
+        s = mv_fail(MV_ERR_ARG, "--resume and --init exclude each other (--resume continues %s itself)", o->t.out);
+        goto fail;
+    }
     if (o->t.resume) {
         if ((s = resume_run(o, &r))) goto fail;
-        if (r.start >= o->t.steps) {
-            s = mv_fail(MV_ERR_ARG, "%s is already at step %ld (>= --steps %d): nothing to do", o->t.out, r.start,
-                        o->t.steps);
-            goto fail;
-        }
     } else {
-        mv_dit_init_weights(&r.model, r.seed);
+        if ((s = train_common_fresh(&o->t, &r.pos))) goto fail;
+        if (o->init) {
+            if ((s = init_run(o, &r))) goto fail;
+        } else {
+            mv_dit_init_weights(&r.model, r.pos.seed);
+        }
+    }
+    if (r.pos.start >= o->t.steps) {
+        s = mv_fail(MV_ERR_ARG, "%s is already at step %ld (>= --steps %d): nothing to do", o->t.out, r.pos.start,
+                    o->t.steps);
+        goto fail;
     }
     if ((s = mv_dit_trainer_init(&r.tr, &r.model, &r.sched, &r.lat, (const float *)r.data.actions.data, r.data.videos,
                                  r.data.frames_per_video, r.cfg.dit_batch))) {
@@ -143,7 +176,7 @@ static mv_status run(const train_opts *o) {
             "latents: %s (%d videos x %d frames, ae %s), steps %ld -> %d, %d threads\n",
             mv_method_name(r.method), mv_dit_kind_name(kind), r.model.params.total, r.tr.B, r.tr.T,
             mv_dit_trainer_bytes(&r.tr) / 1e6 + r.model.params.total * 16e-6, o->latents, r.lat.videos,
-            r.lat.frames, r.lat.ae_hash[0] ? r.lat.ae_hash : "unknown", r.start, o->t.steps, mv_get_threads());
+            r.lat.frames, r.lat.ae_hash[0] ? r.lat.ae_hash : "unknown", r.pos.start, o->t.steps, mv_get_threads());
     s = train_loop(&r);
 fail:
     mv_dit_trainer_free(&r.tr);

@@ -18,7 +18,6 @@
 typedef struct {
     train_common_opts t; /* --out, --config, --set, --steps, --batch, ... */
     const char *data, *variant;
-    int force;
 } train_opts;
 
 static const cli_command train_ae_cmd = {
@@ -38,7 +37,6 @@ static int parse_opts(int argc, char **argv, train_opts *o) {
         CLI_OPT_FLAG("--resume", &o->t.resume,
                      "continue from FILE (and its optimizer state); bit-exact with an\n"
                      "uninterrupted run at the same --threads"),
-        CLI_OPT_FLAG("--force", &o->force, "start a new run even if FILE exists (overwrites it)"),
         TRAIN_BF16_OPTION(&o->t),
     };
     return cli_parse(argc, argv, &train_ae_cmd, opts, MV_ARRAY_LEN(opts));
@@ -51,8 +49,7 @@ typedef struct {
     mv_ae ae;
     mv_dataset data;
     mv_ae_work *work;
-    long start;
-    uint64_t seed;
+    train_position pos;
     float *patches; /* [B, T, 3P^2] */
     uint8_t *frames;/* [B, H, W, 3] */
     int *keep;      /* [B] */
@@ -74,14 +71,14 @@ static mv_status resume_run(const train_opts *o, train_run *r, mv_ae_variant var
     if (!s) s = mv_ae_create(&r->ae, &r->cfg, variant, 1);
     if (!s) s = mv_ckpt_load_params(&f, &r->ae.params, NULL);
     mv_st_close(&f);
-    if (!s) s = train_common_resume(&o->t, &r->ae.params, meta.step, &r->seed, &r->start);
+    if (!s) s = train_common_resume(&o->t, &r->ae.params, meta.step, &r->pos);
     return s;
 }
 
 /* The batch of step `step`: B random (video, frame, kept level) from Philox stream (seed, step). */
 static void draw_batch(train_run *r, long step, int B) {
     mv_rng base, g;
-    mv_rng_init(&base, r->seed);
+    mv_rng_init(&base, r->pos.seed);
     g = mv_rng_fork(&base, 1000003ull + (uint64_t)step);
     size_t fb = (size_t)r->data.size * r->data.size * 3;
     for (int b = 0; b < B; b++) {
@@ -111,7 +108,7 @@ static void log_line(void *user, char *buf, size_t cap, long done, float loss, f
 static mv_status save_run(void *user, long step) {
     train_run *r = user;
     return train_common_save(&r->o->t, &r->ae.params, "autoencoder", mv_ae_variant_name(r->ae.variant), NULL,
-                             &r->cfg, step, r->seed);
+                             &r->cfg, step, &r->pos);
 }
 
 static void status_line(void *user, char *buf, size_t cap, double ema, long run_steps, double seconds) {
@@ -124,23 +121,9 @@ static void status_line(void *user, char *buf, size_t cap, double ema, long run_
 static mv_status train_loop(train_run *r) {
     train_loop_def d = {.label = "train-ae", .params = &r->ae.params, .lr = r->cfg.ae_lr,
                         .warmup = r->cfg.ae_warmup, .ckpt_every = r->cfg.ae_checkpoint_every,
-                        .weight_decay = r->cfg.weight_decay, .start = r->start, .user = r, .step = train_step,
+                        .weight_decay = r->cfg.weight_decay, .pos = r->pos, .user = r, .step = train_step,
                         .log_line = log_line, .save = save_run, .status = status_line};
     return train_common_loop(&r->o->t, &d);
-}
-
-/* mkdir -p of the directory part of path. */
-static mv_status make_parent_dir(const char *path) {
-    char dir[1024];
-    if ((size_t)snprintf(dir, sizeof dir, "%s", path) >= sizeof dir) return mv_fail(MV_ERR_ARG, "%s: path too long", path);
-    for (char *c = dir + 1; *c; c++) {
-        if (*c != '/') continue;
-        *c = 0;
-        if (mkdir(dir, 0777) && errno != EEXIST)
-            return mv_fail(MV_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
-        *c = '/';
-    }
-    return MV_OK;
 }
 
 static mv_status run(const train_opts *o) {
@@ -151,7 +134,6 @@ static mv_status run(const train_opts *o) {
     mv_status s;
     if ((s = train_common_config(&o->t, &r.cfg, &r.cfg.ae_batch, &r.cfg.ae_lr, &r.cfg.ae_checkpoint_every)))
         return s;
-    if ((s = make_parent_dir(o->t.out))) return s;
     if (o->variant && (s = mv_ae_variant_parse(o->variant, &variant))) return s;
     if ((s = mv_dataset_open(&r.data, o->data))) return s;
     if (r.data.size != r.cfg.image_size) {
@@ -159,24 +141,18 @@ static mv_status run(const train_opts *o) {
                     r.data.size, r.data.size, r.cfg.preset, r.cfg.image_size);
         goto fail;
     }
-    r.seed = (uint64_t)o->t.seed;
     if (o->t.resume) {
         if ((s = resume_run(o, &r, variant))) goto fail;
-        if (r.start >= o->t.steps) {
-            s = mv_fail(MV_ERR_ARG, "%s is already at step %ld (>= --steps %d): nothing to do", o->t.out, r.start,
+        if (r.pos.start >= o->t.steps) {
+            s = mv_fail(MV_ERR_ARG, "%s is already at step %ld (>= --steps %d): nothing to do", o->t.out, r.pos.start,
                         o->t.steps);
             goto fail;
         }
-        MV_INFO("resuming %s at step %ld", o->t.out, r.start);
+        MV_INFO("resuming %s at step %ld", o->t.out, r.pos.start);
     } else {
-        char path[1024];
-        if ((s = mv_ckpt_path(path, sizeof path, o->t.out, ".safetensors"))) goto fail;
-        if (!o->force && access(path, F_OK) == 0) {
-            s = mv_fail(MV_ERR_ARG, "%s exists: pass --resume to continue that run or --force to start over", path);
-            goto fail;
-        }
+        if ((s = train_common_fresh(&o->t, &r.pos))) goto fail;
         if ((s = mv_ae_create(&r.ae, &r.cfg, variant, 1))) goto fail;
-        mv_ae_init_weights(&r.ae, r.seed);
+        mv_ae_init_weights(&r.ae, r.pos.seed);
     }
     int B = r.cfg.ae_batch;
     double need = mv_ae_work_bytes(&r.ae, B, 1) + r.ae.params.total * 16.0;
@@ -200,7 +176,7 @@ static mv_status run(const train_opts *o) {
     fprintf(stderr, "autoencoder %s: %zu parameters, %d tokens per frame, batch %d, ~%.0f MB of memory\n"
                     "data: %s (%d videos x %d frames), steps %ld -> %d, %d threads\n",
             mv_ae_variant_name(r.ae.variant), r.ae.params.total, r.ae.T, B, need / 1e6, o->data, r.data.videos,
-            r.data.frames_per_video, r.start, o->t.steps, mv_get_threads());
+            r.data.frames_per_video, r.pos.start, o->t.steps, mv_get_threads());
     s = train_loop(&r);
 fail:
     free(r.patches);

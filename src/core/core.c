@@ -3,6 +3,9 @@
 #include "core.h"
 
 #include <omp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,3 +164,12 @@ void mv_progress_update(mv_progress *p, long done, const char *extra) {
 }
 
 void mv_progress_end(mv_progress *p, long done, const char *extra) { progress_print(p, done, extra, 1); }
+
+void mv_test_kill_point(const char *point) {
+    static int reached;
+    const char *at = getenv("MV_TEST_KILL_AT");
+    size_t n = strlen(point);
+    if (!at || strncmp(at, point, n) || (at[n] && at[n] != ':')) return;
+    int nth = at[n] == ':' ? atoi(at + n + 1) : 1;
+    if (++reached >= nth) raise(SIGKILL);
+}

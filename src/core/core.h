@@ -44,6 +44,11 @@ void mv_free(void *p);
 /* Wall-clock seconds (monotonic). */
 double mv_now(void);
 
+/* Crash-consistency test hook: when the environment variable MV_TEST_KILL_AT is `point` (or
+ * `point:N`, the Nth time this point is reached), the process sends itself SIGKILL here (tests use it
+ * to stop a writer between two renames). Does nothing otherwise. */
+void mv_test_kill_point(const char *point);
+
 /* A progress line on stderr: "label  [#####.....]  37%  120/320  45.1 it/s  ETA 0:04".
  * On a terminal the line is redrawn in place (4 times a second); when stderr is a file or pipe,
  * a plain line is appended every MV_PROGRESS_LOG_SECONDS instead, so logs stay short. */

@@ -3,10 +3,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
 static const char ST_SUFFIX[] = ".safetensors";
+
+static mv_status parse_long(const char *path, const char *key, const char *val, long *out);
 
 mv_status mv_ckpt_path(char *dst, size_t n, const char *out, const char *suffix) {
     size_t len = strlen(out), sl = strlen(ST_SUFFIX);
@@ -33,16 +36,18 @@ static mv_status save_model(const char *path, const mv_params *p, const mv_ckpt_
 static mv_status save_optim(const char *path, const mv_params *p, const mv_ckpt_meta *meta,
                             const mv_train_state *ts) {
     mv_st_writer *w;
-    char buf[3][32], name[200];
+    char buf[4][32], name[200];
     snprintf(buf[0], sizeof buf[0], "%ld", ts->step);
     snprintf(buf[1], sizeof buf[1], "%" PRIu64, ts->seed);
     snprintf(buf[2], sizeof buf[2], "%" PRIu64, ts->rng_counter);
+    snprintf(buf[3], sizeof buf[3], "%ld", ts->warmup_start);
     MV_TRY(mv_st_writer_open(&w, path));
     mv_status s = MV_OK;
     char ver[16];
     snprintf(ver, sizeof ver, "%d", MV_CKPT_FORMAT_VERSION);
     const char *kv[] = {"millivid_model", meta->model, "step", buf[0], "seed", buf[1],
-                        "rng_counter", buf[2], "format_version", ver};
+                        "rng_counter", buf[2], "format_version", ver,
+                        "optimizer", ts->optimizer[0] ? ts->optimizer : "adamw", "warmup_start", buf[3]};
     for (size_t i = 0; i < MV_ARRAY_LEN(kv); i += 2)
         if ((s = mv_st_writer_meta(w, kv[i], kv[i + 1])) != MV_OK) goto fail;
     for (int k = 0; k < 2; k++)
@@ -70,14 +75,42 @@ fail:
 
 mv_status mv_ckpt_save(const char *out, const mv_params *p, const mv_ckpt_meta *meta,
                        const mv_train_state *ts) {
-    char path[1024];
-    if (ts) {
-        MV_ASSERT(p->m && p->v);
-        MV_TRY(mv_ckpt_path(path, sizeof path, out, ".optim.safetensors"));
-        MV_TRY(save_optim(path, p, meta, ts));
-    }
+    char path[1024], next[1024], optim[1024];
     MV_TRY(mv_ckpt_path(path, sizeof path, out, ST_SUFFIX));
-    return save_model(path, p, meta);
+    if (!ts) return save_model(path, p, meta);
+    MV_ASSERT(p->m && p->v);
+    MV_TRY(mv_ckpt_path(next, sizeof next, out, ".optim.next.safetensors"));
+    MV_TRY(mv_ckpt_path(optim, sizeof optim, out, ".optim.safetensors"));
+    MV_TRY(save_optim(next, p, meta, ts));
+    mv_test_kill_point("ckpt-after-optim");
+    MV_TRY(save_model(path, p, meta));
+    mv_test_kill_point("ckpt-after-model");
+    if (rename(next, optim))
+        return mv_fail(MV_ERR_IO, "%s: cannot rename to %s: %s", next, optim, strerror(errno));
+    return MV_OK;
+}
+
+/* Completes or discards an interrupted save (see checkpoint.h) for a model file at model_step. */
+static mv_status finish_interrupted_save(const char *out, long model_step) {
+    char next[1024], optim[1024];
+    MV_TRY(mv_ckpt_path(next, sizeof next, out, ".optim.next.safetensors"));
+    MV_TRY(mv_ckpt_path(optim, sizeof optim, out, ".optim.safetensors"));
+    if (access(next, F_OK)) return MV_OK;
+    mv_safetensors f;
+    long step = -1;
+    if (mv_st_open(&f, next) == MV_OK) {
+        if (parse_long(next, "step", mv_st_meta(&f, "step"), &step)) step = -1;
+        mv_st_close(&f);
+    }
+    if (step == model_step) {
+        MV_INFO("%s: completing the checkpoint of step %ld that a stopped run left half renamed", optim, step);
+        if (rename(next, optim)) return mv_fail(MV_ERR_IO, "%s: cannot rename to %s: %s", next, optim, strerror(errno));
+    } else {
+        MV_INFO("%s: removing the unfinished checkpoint of step %ld (the model file is at step %ld)", next, step,
+                model_step);
+        if (remove(next)) return mv_fail(MV_ERR_IO, "%s: cannot remove: %s", next, strerror(errno));
+    }
+    return MV_OK;
 }
 
 static mv_status parse_long(const char *path, const char *key, const char *val, long *out) {
@@ -144,6 +177,7 @@ mv_status mv_ckpt_load_params(const mv_safetensors *f, mv_params *p, const char 
 
 mv_status mv_ckpt_load_optim(const char *out, mv_params *p, mv_train_state *ts, long expect_step) {
     char path[1024];
+    MV_TRY(finish_interrupted_save(out, expect_step));
     MV_TRY(mv_ckpt_path(path, sizeof path, out, ".optim.safetensors"));
     mv_safetensors f;
     MV_TRY(mv_st_open(&f, path));
@@ -165,6 +199,9 @@ mv_status mv_ckpt_load_optim(const char *out, mv_params *p, mv_train_state *ts, 
     ts->step = step;
     ts->seed = strtoull(sv, NULL, 10);
     ts->rng_counter = strtoull(cv, NULL, 10);
+    const char *opt = mv_st_meta(&f, "optimizer"), *ws = mv_st_meta(&f, "warmup_start");
+    snprintf(ts->optimizer, sizeof ts->optimizer, "%s", opt ? opt : "adamw");
+    if (ws && (s = parse_long(path, "warmup_start", ws, &ts->warmup_start))) goto fail;
     if ((s = mv_st_load_params(&f, p, p->m, "exp_avg.", 1)) || (s = mv_st_load_params(&f, p, p->v, "exp_avg_sq.", 1)))
         goto fail;
     const mv_tensor_view *ds = mv_st_find(&f, "data_state");

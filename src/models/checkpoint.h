@@ -3,13 +3,18 @@
  *                             convert; loading converts to F32) under its official state-dict
  *                             name; metadata millivid_model, variant, config (mv_config_to_json),
  *                             step, format_version, ae_hash (video models: the AE they were built on).
- *   <base>.optim.safetensors  AdamW state: "exp_avg.<name>", "exp_avg_sq.<name>" (F32), an optional
- *                             I64 tensor "data_state" (a trainer's data-order state), and metadata
- *                             step, seed, rng_counter, millivid_model, format_version.
+ *   <base>.optim.safetensors  optimizer state: "exp_avg.<name>", "exp_avg_sq.<name>" (F32; for a
+ *                             Muon tensor exp_avg is its momentum buffer and exp_avg_sq is zero), an
+ *                             optional I64 tensor "data_state" (a trainer's data-order state), and
+ *                             metadata step, seed, rng_counter, optimizer ("adamw" when absent),
+ *                             warmup_start (0 when absent), millivid_model, format_version.
  *   <base>.log.jsonl          one JSON object per logged step, each with a "step" key.
- * <base> is the --out path without its ".safetensors" suffix. Both safetensors are written to a
- * temporary file and renamed (atomic); the model file is written after the optimizer file, so a
- * model file never claims a step whose optimizer state is missing. */
+ * <base> is the --out path without its ".safetensors" suffix.
+ * A checkpoint is one unit under any kill: the optimizer state is written (temporary file, rename) to
+ * <base>.optim.next.safetensors, then the model file (temporary file, rename), then the .next file is
+ * renamed over <base>.optim.safetensors. mv_ckpt_load_optim finishes an interrupted save: a .next file
+ * of the model file's step is renamed into place (the kill came after the model was written), any
+ * other .next file is removed (the kill came before), so the pair on disk always resumes. */
 #ifndef MV_CHECKPOINT_H
 #define MV_CHECKPOINT_H
 #include <stdint.h>
@@ -38,6 +43,8 @@ typedef struct {
     int64_t *data_state;      /* trainer-defined data-order state, or NULL (owned by the caller; on
                                * load it is malloc'ed and the caller frees it) */
     int64_t data_state_len;
+    char optimizer[16];       /* "adamw" or "muon" */
+    long warmup_start;        /* the lr warm-up counts from this step (a run started from weights) */
 } mv_train_state;
 
 /* "<base><suffix>" from an --out path: strips a trailing ".safetensors" from out first.
@@ -57,8 +64,8 @@ mv_status mv_ckpt_open(mv_safetensors *f, mv_ckpt_meta *meta, const char *path,
  * prefix "" for a whole model, e.g. "decoder." to take only one part -> extra tensors allowed). */
 mv_status mv_ckpt_load_params(const mv_safetensors *f, mv_params *p, const char *prefix);
 
-/* Loads <base>.optim.safetensors into p->m, p->v and *ts; checks it belongs to the same model and
- * step as the model file (expect_step). */
+/* Loads <base>.optim.safetensors into p->m, p->v and *ts, after completing or discarding an
+ * interrupted save (see above); checks it belongs to the same step as the model file (expect_step). */
 mv_status mv_ckpt_load_optim(const char *out, mv_params *p, mv_train_state *ts, long expect_step);
 
 /* Compares the fields of two configs that decide the shapes of `model`; on a mismatch returns

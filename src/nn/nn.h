@@ -108,7 +108,8 @@ void mse_loss_backward(float *dpred, const float *pred, const float *target, con
                        const float *wt, int N, int C, float dloss);
 
 /* ---- optimisation over a flat parameter arena ----
- * AdamW (PyTorch semantics, decoupled weight decay): step counts from 1. lr from mv_lr_warmup. */
+ * AdamW (PyTorch semantics, decoupled weight decay): step counts from 1. lr from lr_warmup. Muon and the
+ * per-run choice of optimizer: nn/optim.h. */
 void adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr,
                   float beta1, float beta2, float eps, float weight_decay, long step);
 /* Linear warm-up then constant: lr * min(step / warmup, 1) (step 0 -> 0, as the official code). */

@@ -1,9 +1,12 @@
-/* AdamW (PyTorch semantics), warm-up learning rate, global gradient-norm clipping. */
+/* AdamW (PyTorch semantics), Muon, the run's optimizer, warm-up learning rate, gradient clipping. */
 #include <math.h>
+#include <string.h>
 
 #include "core/core.h"
+#include "core/gemm.h"
 #include "nn/nn.h"
 #include "nn/nn_internal.h"
+#include "nn/optim.h"
 
 void adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr,
                   float beta1, float beta2, float eps, float weight_decay, long step) {
@@ -49,4 +52,110 @@ float clip_grad_norm(float *grad, size_t n, float max_norm) {
         for (size_t i = 0; i < n; i++) grad[i] *= coef;
     }
     return norm;
+}
+
+/* ------------------------------------------------------------------ Muon + the run's optimizer */
+
+const char *mv_optim_name(mv_optim_kind k) { return k == MV_OPTIM_MUON ? "muon" : "adamw"; }
+
+mv_status mv_optim_from_string(const char *s, mv_optim_kind *out) {
+    if (s && !strcmp(s, "adamw")) *out = MV_OPTIM_ADAMW;
+    else if (s && !strcmp(s, "muon")) *out = MV_OPTIM_MUON;
+    else return mv_fail(MV_ERR_ARG, "unknown optimizer '%s' (expected muon or adamw)", s ? s : "");
+    return MV_OK;
+}
+
+int mv_optim_is_muon_tensor(const mv_param_info *info) {
+    static const char tail[] = "embedding.weight";
+    size_t n = strlen(info->name), t = sizeof tail - 1;
+    if (info->ndim != 2) return 0;
+    return !(n >= t && !strcmp(info->name + n - t, tail));
+}
+
+size_t muon_work_floats(int rows, int cols) {
+    size_t m = (size_t)(rows < cols ? rows : cols);
+    return 2 * (size_t)rows * cols + 2 * m * m;
+}
+
+static void scale_into(float *dst, const float *a, float ka, const float *b, float kb, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
+    for (size_t i = 0; i < n; i++) dst[i] = ka * a[i] + kb * b[i];
+}
+
+void muon_update(float *w, const float *g, float *mom, int rows, int cols, float lr, float momentum,
+                 int ns_steps, float weight_decay, float *work) {
+    const float a = 3.4445f, b = -4.7750f, c = 2.0315f;
+    size_t n = (size_t)rows * cols;
+    int wide = rows <= cols, m = wide ? rows : cols; /* X X^T is [m, m], the smaller side */
+    float *X = work, *Y = X + n, *S = Y + n, *SS = S + (size_t)m * m;
+    /* Nesterov momentum in torch's lerp form: mom = lerp(mom, g, 1 - mu); X = lerp(g, mom, mu). */
+    double sq = 0;
+#pragma omp parallel for schedule(static) reduction(+ : sq) if (n >= NN_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float mi = mom[i] + (1.0f - momentum) * (g[i] - mom[i]);
+        mom[i] = mi;
+        float u = mi - (mi - g[i]) * (1.0f - momentum);
+        X[i] = u;
+        sq += (double)u * u;
+    }
+    float norm = (float)sqrt(sq), inv = 1.0f / (norm > 1e-7f ? norm : 1e-7f);
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
+    for (size_t i = 0; i < n; i++) X[i] *= inv;
+    for (int it = 0; it < ns_steps; it++) {
+        if (wide) /* S = X X^T, X [m, cols] */
+            mv_gemm_mixed(0, 1, m, m, cols, 1.0f, X, cols, X, cols, 0.0f, S, m);
+        else      /* S = X^T X, X [rows, m] */
+            mv_gemm_mixed(1, 0, m, m, rows, 1.0f, X, m, X, m, 0.0f, S, m);
+        mv_gemm_mixed(0, 0, m, m, m, 1.0f, S, m, S, m, 0.0f, SS, m);
+        scale_into(SS, S, b, SS, c, (size_t)m * m); /* B = b S + c S S */
+        if (wide) /* Y = B X */
+            mv_gemm_mixed(0, 0, m, cols, m, 1.0f, SS, m, X, cols, 0.0f, Y, cols);
+        else      /* Y = X B^T: the transposed problem's B X, transposed back */
+            mv_gemm_mixed(0, 1, rows, m, m, 1.0f, X, m, SS, m, 0.0f, Y, m);
+        scale_into(X, X, a, Y, 1.0f, n);
+    }
+    /* match_rms_adamw: the orthogonalised update scaled to AdamW's typical RMS. */
+    float adj = lr * 0.2f * sqrtf((float)(rows > cols ? rows : cols)), decay = 1.0f - lr * weight_decay;
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
+    for (size_t i = 0; i < n; i++) w[i] = w[i] * decay - adj * X[i];
+}
+
+mv_status mv_optimizer_init(mv_optimizer *o, const mv_params *p, mv_optim_kind kind) {
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->beta1 = 0.9f, o->beta2 = 0.999f, o->eps = 1e-8f;
+    o->momentum = 0.95f, o->ns_steps = 5;
+    if (!p->grad || !p->m || !p->v) return mv_fail(MV_ERR_ARG, "optimizer: parameters have no training state");
+    if (kind != MV_OPTIM_MUON) return MV_OK;
+    size_t need = 0;
+    for (int i = 0; i < p->count; i++)
+        if (mv_optim_is_muon_tensor(&p->info[i])) {
+            size_t w = muon_work_floats((int)p->info[i].shape[0], (int)p->info[i].shape[1]);
+            if (w > need) need = w;
+        }
+    if (need && !(o->work = mv_alloc(need * sizeof(float))))
+        return mv_fail(MV_ERR_NOMEM, "optimizer: out of memory for Muon scratch (%zu MB)", need * 4 >> 20);
+    return MV_OK;
+}
+
+void mv_optimizer_free(mv_optimizer *o) {
+    mv_free(o->work);
+    o->work = NULL;
+}
+
+void mv_optimizer_step(mv_optimizer *o, mv_params *p, float lr, float weight_decay, long step) {
+    if (o->kind == MV_OPTIM_ADAMW) {
+        adamw_update(p->data, p->grad, p->m, p->v, p->total, lr, o->beta1, o->beta2, o->eps, weight_decay, step);
+        return;
+    }
+    for (int i = 0; i < p->count; i++) {
+        const mv_param_info *t = &p->info[i];
+        size_t off = t->offset;
+        if (mv_optim_is_muon_tensor(t))
+            muon_update(p->data + off, p->grad + off, p->m + off, (int)t->shape[0], (int)t->shape[1], lr,
+                        o->momentum, o->ns_steps, weight_decay, o->work);
+        else
+            adamw_update(p->data + off, p->grad + off, p->m + off, p->v + off, t->numel, lr, o->beta1, o->beta2,
+                         o->eps, weight_decay, step);
+    }
 }
