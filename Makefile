@@ -3,7 +3,13 @@
 # `make bench` prints the speed comparison against PyTorch.
 CC ?= cc
 SAN ?= 0
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+  # libFuzzer targets (make fuzz): clang, ASan + UBSan, the library instrumented for coverage
+  CC := clang
+  BUILD ?= build-fuzz
+  OPT = -O1 -g -march=native -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-pass-failed
+  LDSAN = -fsanitize=fuzzer,address,undefined
+else ifeq ($(SAN),1)
   BUILD ?= build-san
   OPT = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDSAN = -fsanitize=address,undefined
@@ -29,7 +35,11 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 TESTUTIL_OBJ := $(BUILD)/obj/tests/testutil.o
 
-.PHONY: all test bench clean tests
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 10
+
+.PHONY: all test bench clean tests fuzz fuzz-bins fuzz-smoke
 .SECONDARY:
 all: $(BUILD)/millivid $(BUILD)/libmillivid.a
 
@@ -61,7 +71,21 @@ test: tests
 bench: $(BENCH_BIN) $(BUILD)/millivid
 	@sh bench/run.sh $(BUILD)
 
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz_common.h $(BUILD)/libmillivid.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libmillivid.a $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+# Builds the libFuzzer targets into build-fuzz/fuzz/ (clang + libFuzzer, ASan + UBSan).
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-bins
+
+# Runs every fuzz target FUZZ_SECONDS seconds on a copy of its seed corpus (fuzz/corpus/<target>/).
+fuzz-smoke: fuzz
+	@sh fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTUTIL_OBJ:.o=.d)
