@@ -21,7 +21,7 @@
 # The binary is a private build of the last commit (RUN/bin/millivid), made at start, so rebuilding the
 # working tree does not disturb it.
 set -eu
-cd "$(dirname "$0")/.."
+cd "${CAMPAIGN_ROOT:-$(dirname "$0")/..}"   # the running copy (RUN/bin/) is given the repository root
 RUN=${CAMPAIGN_RUN:-runs/campaign1}
 METHODS="millivid framepack fullres"
 BATCH=32
@@ -73,7 +73,9 @@ if [ "${1:-start}" = start ]; then
   cp "$RUN/src/build/millivid" "$RUN/bin/millivid.new" && mv "$RUN/bin/millivid.new" "$RUN/bin/millivid"
   rm -rf "$RUN/src"
   # its own process group, niced, passive OpenMP waiting (the binary's default)
-  setsid nice -n 19 sh "$0" run >>"$RUN/campaign.out" 2>&1 &
+  # the loop runs from a copy of this script, so editing the script does not disturb a running campaign
+  cp "$0" "$RUN/bin/campaign.sh"
+  CAMPAIGN_ROOT=$(pwd) setsid nice -n 19 sh "$RUN/bin/campaign.sh" run >>"$RUN/campaign.out" 2>&1 &
   echo $! >"$RUN/pid"
   say "started (pid $!, binary of commit $rev, $THREADS threads)"
   exit 0
@@ -132,6 +134,7 @@ probe_all() { # step
   say "probing step $st"
   # shellcheck disable=SC2086
   "$BIN" probe --ae "$AE" $args --data "$VAL" --out "$RUN/probes/step_$st.json" --threads "$THREADS" \
+    --videos 16 --points 2 --bf16 \
     >>"$RUN/probes.out" 2>&1 || say "probe at step $st failed (see $RUN/probes.out)"
 }
 
