@@ -20,10 +20,13 @@ else
 endif
 # -fno-math-errno: sqrtf & co. need not set errno (nothing reads it), so loops like AdamW's vectorise;
 # results are unchanged: no value-changing floating-point flag is used anywhere in this build.
-CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fno-math-errno -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags libcjson libavformat libavcodec libavutil libswscale libpng 2>/dev/null)
+# OpenMPI (libopenmpi-dev) for data-parallel training (src/core/dist.c, the one file that includes mpi.h).
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c)
+MPI_LIBS := $(shell pkg-config --libs ompi-c)
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fno-math-errno -fopenmp -Iinclude -Isrc $(shell pkg-config --cflags libcjson libavformat libavcodec libavutil libswscale libpng 2>/dev/null) $(MPI_CFLAGS)
 CFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS)
-LDLIBS = -ldnnl $(shell pkg-config --libs libcjson libavformat libavcodec libavutil libswscale libpng 2>/dev/null) -lm -fopenmp $(LDSAN)
+LDLIBS = -ldnnl $(shell pkg-config --libs libcjson libavformat libavcodec libavutil libswscale libpng 2>/dev/null) $(MPI_LIBS) -lm -fopenmp $(LDSAN)
 
 LIB_SRC := $(sort $(wildcard src/core/*.c src/nn/*.c src/models/*.c src/rollout/*.c src/world/*.c src/io/*.c src/eval/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))

@@ -7,8 +7,11 @@
  * --paper builds the paper-size universal and FramePack DiTs (DiT-B) and times one inference forward of
  * a full step (3840 tokens) each instead.
  * Usage (from the repository root): dit_bench [--threads N] [--reps R] [--no-torch] [--rollout]
- *        [--cache] [--frames F] [--paper] [--bf16]
- * --bf16: linear layers with bf16 operands (core/gemm.h mv_set_matmul_precision). */
+ *        [--cache] [--frames F] [--paper] [--bf16] [--peak GFLOPS]
+ * --bf16: matmuls (linear layers and attention) with bf16 operands (core/gemm.h
+ * mv_set_matmul_precision). The training line also gives the step's FLOPs per token (matmuls only,
+ * backward = 2x forward) and the achieved fraction of --peak (default 1060 GFLOP/s: 2 cores of this
+ * machine's vdpbf16ps, the issue's figure; give the fp32 peak when comparing fp32 runs). */
 #include "benchutil.h"
 #include "core/config.h"
 #include "core/core.h"
@@ -101,6 +104,18 @@ static void fill_tokens(bench_ctx *b, mv_rng *r) {
     }
     mv_rng_normal(r, b->x, n * C);
     mv_rng_normal(r, b->target, n * C);
+}
+
+/* Matmul FLOPs per token of one training step of m on T-token sequences: 3x the forward (backward =
+ * 2x forward, the recomputed attention scores not counted): per block the q, k, v, proj, fc1, fc2
+ * linears (24 D^2) and the score and value products (4 T D), plus patchify and the output linear.
+ * The adaLN Linear runs once per distinct condition (a handful per sequence), not per token, and is
+ * left out; *per_token_adaln gets the count with it run on every token (12 D^2 per block forward of
+ * the 6D-wide modulation, as PyTorch's twin does). */
+static double train_flops_per_token(const mv_dit *m, int T, double *per_token_adaln) {
+    double D = m->D, fwd = m->depth * (24 * D * D + 4.0 * T * D) + 4.0 * m->C * D;
+    if (per_token_adaln) *per_token_adaln = 3 * (fwd + m->depth * 12 * D * D + 4 * D * D);
+    return 3 * fwd;
 }
 
 static void print_methods(const mv_config *cfg, int frames) {
@@ -209,6 +224,7 @@ static int paper_forward(void) {
 
 int main(int argc, char **argv) {
     int threads = 2, reps = 3, torch = 1, rollout = 0, cache_only = 0, frames = CONTEXT + 256, paper = 0;
+    double peak = 1060;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
@@ -218,8 +234,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--cache")) cache_only = 1;
         else if (!strcmp(argv[i], "--paper")) paper = 1;
         else if (!strcmp(argv[i], "--bf16")) mv_set_matmul_precision(MV_MATMUL_BF16);
+        else if (!strcmp(argv[i], "--peak") && i + 1 < argc) peak = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: dit_bench [--threads N] [--reps R] [--no-torch] [--rollout] [--cache] [--frames F] [--paper] [--bf16]\n");
+            fprintf(stderr, "usage: dit_bench [--threads N] [--reps R] [--no-torch] [--rollout] [--cache] [--frames F] "
+                            "[--paper] [--bf16] [--peak GFLOPS]\n");
             return 2;
         }
     }
@@ -256,7 +274,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "dit_bench: %s\n", mv_last_error());
         return 1;
     }
-    printf("video DiT mini (D %d, depth %d, heads %d, C %d, %zu parameters), %d threads, %s linear layers\n", m.D,
+    printf("video DiT mini (D %d, depth %d, heads %d, C %d, %zu parameters), %d threads, %s matmuls\n", m.D,
            m.depth, m.heads, m.C, m.params.total, threads,
            mv_get_matmul_precision() == MV_MATMUL_BF16 ? "bf16" : "fp32");
     /* the train step uses the context mask only when context_cache is on: time the paper's unmasked
@@ -279,6 +297,11 @@ int main(int argc, char **argv) {
     printf("%-40s %12.0f %12.0f %7.2fx\n", "train tokens/s (batch 8 x 320, AdamW)", n / tr, ttr > 0 ? n / ttr : NAN,
            ttr > 0 ? ttr / tr : NAN);
     printf("%-40s %12.2f %12.2f\n", "train steps/s", 1 / tr, ttr > 0 ? 1 / ttr : NAN);
+    double fl_adaln, fl = train_flops_per_token(&m, T_SEQ, &fl_adaln);
+    printf("%-40s %12.1f %12.1f\n", "train GFLOP/s (matmul FLOPs, below)", fl * n / tr / 1e9,
+           ttr > 0 ? fl * n / ttr / 1e9 : NAN);
+    printf("%-40s %11.1f%% %11.1f%%\n", "fraction of the peak (--peak)", 100 * fl * n / tr / 1e9 / peak,
+           ttr > 0 ? 100 * fl * n / ttr / 1e9 / peak : NAN);
     printf("%-40s %12.1f %12.1f %7.2fx\n", "training forward 320 tokens, ms", 1e3 * f1, tf1 > 0 ? 1e3 * tf1 : NAN,
            tf1 > 0 ? tf1 / f1 : NAN);
     printf("%-40s %12.1f %12.1f %7.2fx\n", "inference forward 320 tokens, ms", 1e3 * fi, tf1 > 0 ? 1e3 * tf1 : NAN,
@@ -286,6 +309,8 @@ int main(int argc, char **argv) {
     printf("%-40s %12.1f %12s\n", "cached forward (64 of 320 tokens), ms", 1e3 * fc, "-");
     printf("%-40s %12.1f %12s\n", "context cache build (256 tokens), ms", 1e3 * cb, "-");
     printf("(PyTorch's forward is torch.no_grad(); C/torch > 1 means millivid is faster)\n");
+    printf("training step: %.1f MFLOP per token in matmuls (adaLN once per distinct condition; %.1f with it per "
+           "token, as PyTorch runs it), peak %.0f GFLOP/s\n", fl / 1e6, fl_adaln / 1e6, peak);
     print_methods(&cfg, frames);
     mv_schedule s;
     int cs0, nch, limit;

@@ -8,6 +8,8 @@
  *  - the CLI: train-ae resume is bit-exact, encode writes per-level BF16 latents, ae-eval runs, and
  *    bad input (other model, other frame size, corrupt file, bad level) fails with a message. */
 #include <math.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -423,8 +425,37 @@ static void test_cli(void) {
     if (tu_failures == failures0) tu_sh("rm -rf '%s'", dir);
 }
 
+static int load_claimed(void *path) {
+    mv_ae ae;
+    if (mv_ae_load(&ae, path, 0) == MV_OK) return 2;
+    fprintf(stderr, "load: %s\n", mv_last_error());
+    return strstr(mv_last_error(), "not found") && strstr(mv_last_error(), "claims_2048x16") ? 0 : 1;
+}
+
+/* A 1 KB model file whose metadata claims a 2048-wide, 16-deep autoencoder (6.4 GB of weights) but that
+ * holds no tensors: the load fails on the first missing tensor before any memory is sized from the claim.
+ * Run in a child whose address space may grow by only 256 MB, where sizing the claimed model fails. */
+static void test_claimed_size(void) {
+    mv_config cfg;
+    CHECK(tiny_config(&cfg, 32), "tiny config: %s", mv_last_error());
+    cfg.ae_width = 2048, cfg.ae_depth = 16, cfg.ae_heads = 16;
+    mv_ckpt_meta meta;
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.model, sizeof meta.model, "autoencoder");
+    snprintf(meta.variant, sizeof meta.variant, "adaptive");
+    meta.config = cfg;
+    mv_params none;
+    mv_params_init(&none);
+    char path[600];
+    snprintf(path, sizeof path, "%s/claims_2048x16.safetensors", tu_tmpdir("ae_claim"));
+    CHECK(mv_ckpt_save(path, &none, &meta, NULL) == MV_OK, "save: %s", mv_last_error());
+    CHECK(tu_in_small_memory(load_claimed, path, (size_t)256 << 20) == 0,
+          "a header-only file claiming a 6.4 GB model must fail on its missing tensors, not size memory");
+}
+
 int main(void) {
     mv_set_threads(2);
+    test_claimed_size();
     test_official();
     test_twin_step(MV_AE_ADAPTIVE);
     test_twin_step(MV_AE_CASCADED);

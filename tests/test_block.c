@@ -1,10 +1,12 @@
 /* The shared transformer block against its PyTorch twin (tools/ae_twin.py block): forward output,
  * input / condition gradients and every parameter gradient, for the plain block, the adaLN block
  * with a per-token condition and with a per-sample condition. Also: the inference path (scratch,
- * no saved activations) gives the same output; registration names and init follow §0. */
+ * no saved activations) gives the same output; registration names and init follow §0; the bf16
+ * training path against the bf16 linear layers and fp32 within rounding bounds. */
 #include <math.h>
 
 #include "core/core.h"
+#include "core/gemm.h"
 #include "core/params.h"
 #include "core/rng.h"
 #include "io/tensorfile.h"
@@ -195,9 +197,107 @@ static void test_rows(void) {
         free(g1);
 }
 
+/* ---- bf16 training path (acts made under MV_MATMUL_BF16: every matmul operand rounded once) ---- */
+
+typedef struct {
+    float *y, *dx, *dcu, *grad;
+    int used;
+} bf16_run;
+
+/* Forward + backward of the row-mapped adaLN block with a context mask; acts made under `alloc_prec`,
+ * run under `run_prec`. */
+static void bf16_block_run(bf16_run *o, mv_block *blk, mv_params *p, mv_matmul_precision alloc_prec,
+                           mv_matmul_precision run_prec, const float *x, const float *cu, const int *uidx, int U,
+                           const float *dout, const uint8_t *mask, int B, int T) {
+    int D = blk->D, N = B * T;
+    mv_block_acts acts;
+    mv_set_matmul_precision(alloc_prec);
+    CHECK(mv_block_acts_alloc(&acts, blk, N, T) == MV_OK, "acts");
+    float *scratch = mv_alloc(mv_block_scratch_floats(blk, N, T) * 4);
+    o->y = malloc(N * D * 4), o->dx = malloc(N * D * 4), o->dcu = calloc(U * D, 4), o->grad = malloc(p->total * 4);
+    memcpy(o->y, x, N * D * 4);
+    memcpy(o->dx, dout, N * D * 4);
+    mv_set_matmul_precision(run_prec);
+    mv_params_zero_grad(p);
+    mv_block_forward_rows(blk, p, &acts, scratch, o->y, cu, uidx, U, mask, B, T);
+    o->used = acts.bf16_used;
+    mv_block_backward_rows(blk, p, &acts, scratch, o->dx, o->dcu, mask, B, T);
+    memcpy(o->grad, p->grad, p->total * 4);
+    mv_set_matmul_precision(MV_MATMUL_FP32);
+    mv_free(scratch);
+    mv_block_acts_free(&acts);
+}
+
+static void bf16_run_free(bf16_run *o) { free(o->y), free(o->dx), free(o->dcu), free(o->grad); }
+
+static double rel_err(const float *got, const float *want, size_t n) {
+    double e = 0, w = 0;
+    for (size_t i = 0; i < n; i++) e += pow((double)got[i] - want[i], 2), w += pow(want[i], 2);
+    return sqrt(e / fmax(w, 1e-300));
+}
+
+/* The bf16 path against (1) the bf16 linear layers (core/gemm.h: the same operands rounded per call,
+ * so the same products up to fp32 summation order and the odd bf16 rounding flip that follows, one
+ * element off by 2^-8 of itself: relative error <= 1e-4 per tensor) and (2) fp32: every matmul has
+ * both operands rounded (2u, u = 2^-8) and the gradients pass through up to four matmuls in turn
+ * (out, then d out, d hidden, d mod): relative error <= 8u = 0.031 per tensor. Also: it repeats bit
+ * for bit. */
+static void test_bf16_path(void) {
+    const int B = 2, T = 48, D = 64, H = 2, N = B * T, U = 5;
+    mv_params p;
+    mv_params_init(&p);
+    mv_block blk;
+    CHECK(mv_block_register(&blk, &p, "", D, H, 1) == MV_OK && mv_params_alloc(&p, 1) == MV_OK, "setup");
+    mv_rng r;
+    mv_rng_init(&r, 78);
+    fill(&r, p.data, p.total, 0.1f);
+    float *cu = malloc(U * D * 4), *x = malloc(N * D * 4), *dout = malloc(N * D * 4);
+    int uidx[2 * 48];
+    uint8_t *mask = malloc((size_t)B * T * T);
+    for (int n = 0; n < N; n++) uidx[n] = n % T < 16 ? 0 : 1 + (n * 7) % 4;
+    for (int b = 0; b < B; b++) /* the first 16 tokens attend only to each other */
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j < T; j++) mask[((size_t)b * T + i) * T + j] = !(i < 16 && j >= 16);
+    fill(&r, cu, U * D, 1.0f);
+    fill(&r, x, N * D, 1.0f);
+    fill(&r, dout, N * D, 1.0f);
+    bf16_run f32, lin, dir, dir2;
+    bf16_block_run(&f32, &blk, &p, MV_MATMUL_FP32, MV_MATMUL_FP32, x, cu, uidx, U, dout, mask, B, T);
+    bf16_block_run(&lin, &blk, &p, MV_MATMUL_FP32, MV_MATMUL_BF16, x, cu, uidx, U, dout, mask, B, T);
+    bf16_block_run(&dir, &blk, &p, MV_MATMUL_BF16, MV_MATMUL_BF16, x, cu, uidx, U, dout, mask, B, T);
+    bf16_block_run(&dir2, &blk, &p, MV_MATMUL_BF16, MV_MATMUL_BF16, x, cu, uidx, U, dout, mask, B, T);
+    CHECK(!f32.used && !lin.used, "the fp32 path and acts made under fp32 do not take the bf16 path");
+    if (!dir.used) {
+        printf("note: no optimised bf16 matmul on this CPU; the block's bf16 path is not taken\n");
+    } else {
+        CHECK(!memcmp(dir.y, dir2.y, N * D * 4) && !memcmp(dir.dx, dir2.dx, N * D * 4) &&
+                  !memcmp(dir.grad, dir2.grad, p.total * 4),
+              "bf16 block path repeats bit for bit");
+        const char *names[4] = {"y", "dx", "dcu", "parameter grads"};
+        size_t n[4] = {(size_t)N * D, (size_t)N * D, (size_t)U * D, p.total};
+        float *d[4] = {dir.y, dir.dx, dir.dcu, dir.grad}, *l[4] = {lin.y, lin.dx, lin.dcu, lin.grad},
+              *f[4] = {f32.y, f32.dx, f32.dcu, f32.grad};
+        for (int i = 0; i < 4; i++) {
+            double el = rel_err(d[i], l[i], n[i]), ef = rel_err(d[i], f[i], n[i]);
+            CHECK(el <= 1e-4, "bf16 block %s vs bf16 linear layers: relative error %.2e", names[i], el);
+            CHECK(ef <= 8.0 / 256, "bf16 block %s vs fp32: relative error %.2e", names[i], ef);
+            printf("bf16 block %s: relative error %.1e vs the bf16 linear layers, %.1e vs fp32\n", names[i], el, ef);
+        }
+        /* per parameter tensor too (a small tensor could hide in the total) */
+        for (int i = 0; i < p.count; i++) {
+            double ef = rel_err(dir.grad + p.info[i].offset, f32.grad + p.info[i].offset, p.info[i].numel);
+            CHECK(ef <= 8.0 / 256, "bf16 block d %s vs fp32: relative error %.2e", p.info[i].name, ef);
+        }
+    }
+    bf16_run_free(&f32), bf16_run_free(&lin), bf16_run_free(&dir), bf16_run_free(&dir2);
+    mv_params_free(&p);
+    free(cu), free(x), free(dout), free(mask);
+}
+
 int main(void) {
     mv_set_threads(2);
     test_rows();
+    test_bf16_path();
     test_names();
     test_gelu();
     run_case(0, 0, 7);

@@ -16,6 +16,7 @@
 #include "core/gemm.h"
 #include "core/rng.h"
 #include "io/tensorfile.h"
+#include "models/checkpoint.h"
 #include "models/dit.h"
 #include "nn/nn.h"
 #include "testutil.h"
@@ -585,8 +586,32 @@ static void test_bf16_train(void) {
            l16[STEPS - 1]);
 }
 
+static int load_claimed(void *path) {
+    mv_dit m;
+    if (mv_dit_load(&m, path, NULL) == MV_OK) return 2;
+    fprintf(stderr, "load: %s\n", mv_last_error());
+    return strstr(mv_last_error(), "not found") && strstr(mv_last_error(), "dit_claims") ? 0 : 1;
+}
+
+/* A header-only DiT file whose metadata claims a 2048-wide, 32-deep model (6.4 GB of weights): the load
+ * fails on the first missing tensor before the claim sizes any memory (child limited to 256 MB more). */
+static void test_claimed_size(void) {
+    mv_ckpt_meta meta;
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.model, sizeof meta.model, "video_universal");
+    meta.config = tiny_config(4, 64, 8, 16, 2048, 32, 16);
+    mv_params none;
+    mv_params_init(&none);
+    char path[600];
+    snprintf(path, sizeof path, "%s/dit_claims.safetensors", tu_tmpdir("dit_claim"));
+    CHECK(mv_ckpt_save(path, &none, &meta, NULL) == MV_OK, "save: %s", mv_last_error());
+    CHECK(tu_in_small_memory(load_claimed, path, (size_t)256 << 20) == 0,
+          "a header-only DiT file claiming a 6.4 GB model must fail on its missing tensors, not size memory");
+}
+
 int main(void) {
     mv_set_threads(2);
+    test_claimed_size();
     test_bf16_linear();
     test_bf16_train();
     test_init();

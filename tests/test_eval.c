@@ -1,5 +1,6 @@
 /* `millivid eval` end to end with tiny random-initialised models (no trained weights): metrics.json
- * fields, the per-(video, method) cache resuming, the output folder guard, and bad input. */
+ * fields (three bounds, revisits within reach), the per-(video, method) cache resuming, the output folder
+ * guard, the default context (the MilliVid reach + 1), and bad input. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,16 @@ static void test_end_to_end(const char *dir) {
                         " == 12\"", dir) == 0, "revisit frames with a gap");
     CHECK(tu_sh("test -f %s/out/report.html && test -f %s/out/videos/video_0.mp4 && test -f %s/out/plot_psnr.svg",
                 dir, dir, dir) == 0, "report, plots and videos exist");
+    /* revisits within reach: full-res rollout alone reaches 2 frames back from chunks of 3, so some revisits
+     * (a loose definition: 6 blocks, 90 degrees, gap 2) are within its reach and some are not */
+    snprintf(extra, sizeof extra, "--method fr=%s/fr.safetensors --side-by-side 0 --revisit-min-gap 2 "
+             "--revisit-radius 6 --revisit-yaw 90", dir);
+    rc = run_eval(dir, "reach", extra);
+    CHECK(rc == 0 && tu_python("tools/check_eval.py %s/reach 1 2 24 48", dir) == 0, "revisits in reach (rc %d)", rc);
+    CHECK(tu_python("-c \"import json; m = json.load(open('%s/reach/metrics.json')); a, b = sum(m['revisit_counts']), "
+                    "sum(m['revisit_reach_counts']); assert 0 < b < a, (a, b); "
+                    "assert m['methods']['fr']['psnr_revisit_reach']['mean'] is not None\"", dir) == 0,
+          "some revisits within reach, some not");
 }
 
 static void test_bad_input(const char *dir) {
@@ -155,6 +166,7 @@ static void test_bad_input(const char *dir) {
         {"bad4", "MV=%s/fr.safetensors --frames 20", "must be shorter than the evaluated video", "context too long"},
         {"bad5", "MV=%s/fr.safetensors --method MV=%s/fr.safetensors", "given twice", "duplicate name"},
         {"bad6", "random=%s/fr.safetensors", "reserved", "reserved name"},
+        {"bad6b", "hold_last=%s/fr.safetensors", "reserved", "reserved name of the hold-last bound"},
         {"bad7", "MV%s/fr.safetensors", "NAME=DIT_FILE", "no '='"},
         {"bad8", "MV=%s/ae.safetensors", "found autoencoder", "AE as a method"},
     };
@@ -164,6 +176,7 @@ static void test_bad_input(const char *dir) {
         snprintf(extra, sizeof extra, "--method %s", method);
         rc = run_eval(dir, bad[i].out, extra);
         CHECK(rc != 0 && log_has(dir, bad[i].want), "%s (rc %d)", bad[i].what, rc);
+        CHECK(tu_sh("test ! -e %s/%s/config.json", dir, bad[i].out) == 0, "%s: nothing written", bad[i].what);
     }
     /* data without poses: refused unless --no-revisit */
     tu_sh("rm -rf %s/nopose && cp -r %s/data %s/nopose && sed -i 's/\"has_poses\":[^,]*/\"has_poses\": false/' "
@@ -172,9 +185,10 @@ static void test_bad_input(const char *dir) {
                "--method fr=%s/fr.safetensors --out %s/bad9 > %s/log.txt 2>&1", bin(), dir, dir, dir, dir, dir);
     CHECK(rc != 0 && log_has(dir, "has no camera poses") && log_has(dir, "--no-revisit"), "no poses (rc %d)", rc);
     rc = tu_sh("%s eval --ae %s/ae.safetensors --data %s/nopose --context 24 --frames 32 --steps 2 --quiet --side-by-side 0 "
-               "--no-revisit --method fr=%s/fr.safetensors --out %s/ok9 > %s/log.txt 2>&1", bin(), dir, dir, dir, dir,
+               "--no-revisit --method fr=%s/fr.safetensors --out %s/new/ok9 > %s/log.txt 2>&1", bin(), dir, dir, dir, dir,
                dir);
-    CHECK(rc == 0 && log_has(dir, "entries computed"), "--no-revisit runs (rc %d)", rc);
+    CHECK(rc == 0 && log_has(dir, "entries computed"), "--no-revisit runs, --out in a new folder (rc %d)", rc);
+    tu_sh("mv %s/new/ok9 %s/ok9", dir, dir);
     CHECK(tu_python("-c \"import json,math; m=json.load(open('%s/ok9/metrics.json'))['methods']['fr'];"
                     " assert m['psnr_revisit']['mean'] is None and m['psnr_mean']['mean'] > 0\"", dir) == 0,
           "no revisit summary without poses");
@@ -191,9 +205,22 @@ static void test_bad_input(const char *dir) {
     rc = tu_sh("%s eval --ae %s/ae.safetensors --data %s/nodata --context 24 --method fr=%s/fr.safetensors --out %s/bad11 "
                "> %s/log.txt 2>&1", bin(), dir, dir, dir, dir, dir);
     CHECK(rc != 0 && log_has(dir, "nodata"), "missing data (rc %d)", rc);
-    rc = tu_sh("%s eval --ae %s/ae.safetensors --data %s/data --method fr=%s/fr.safetensors --out %s/bad12 "
+    /* no --context: the largest MilliVid reach + 1 of the checkpoints (windows [1,4,16]: 22), which is not the cut
+     * the test split (made for 24) chose its loops at */
+    rc = tu_sh("%s eval --ae %s/ae.safetensors --data %s/data --frames 32 --steps 2 --quiet --side-by-side 0 "
+               "--method fr=%s/fr.safetensors --method mv=%s/mv.safetensors --out %s/ctx > %s/log.txt 2>&1", bin(), dir,
+               dir, dir, dir, dir, dir);
+    CHECK(rc == 0 && log_has(dir, "context: 22 frames") && log_has(dir, "for a context of 24 frames") &&
+              log_has(dir, "--split test --context 22"), "default context 22, split-cut warning (rc %d)", rc);
+    CHECK(tu_python("tools/check_eval.py %s/ctx 2 2 22 32", dir) == 0, "metrics.json with the default context");
+    rc = tu_sh("%s generate --ae %s/ae.safetensors --dit %s/fr.safetensors --method fullres --data %s/data --video 0 "
+               "--frames 26 --steps 1 --out %s/gen.mp4 > %s/log.txt 2>&1", bin(), dir, dir, dir, dir, dir);
+    CHECK(rc == 0 && log_has(dir, "fullres: 22 context + 4 generated frames"), "generate: default context 22 (rc %d)",
+          rc);
+    rc = tu_sh("%s eval --ae %s/ae.safetensors --data %s/data --frames 20 --method mv=%s/mv.safetensors --out %s/bad12 "
                "> %s/log.txt 2>&1", bin(), dir, dir, dir, dir, dir);
-    CHECK(rc != 0 && log_has(dir, "--context"), "no --context (rc %d)", rc);
+    CHECK(rc != 0 && log_has(dir, "the default context (the MilliVid reach + 1 of the checkpoints) is 22 frames") &&
+              tu_sh("test ! -e %s/bad12", dir) == 0, "default context longer than the video (rc %d)", rc);
     rc = tu_sh("%s eval --ae %s/ae.safetensors --data %s/data --context 10 --method MV=%s/mv.safetensors --out %s/bad13 "
                "> %s/log.txt 2>&1", bin(), dir, dir, dir, dir, dir);
     CHECK(rc != 0 && log_has(dir, "needs at least 21 context frames"), "context shorter than the schedule (rc %d)", rc);

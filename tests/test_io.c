@@ -529,6 +529,133 @@ static void test_dataset(const char *dir) {
     }
 }
 
+/* ---------------- alignment, channels, non-finite weights ---------------- */
+
+/* A v1 .npy written by hand whose header is hlen bytes long, so the data starts at byte 10 + hlen. */
+static void write_npy_raw(const char *path, const char *descr, const char *shape, const void *data, size_t bytes,
+                          int hlen) {
+    char hdr[256];
+    int k = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
+    memset(hdr + k, ' ', (size_t)(hlen - k - 1));
+    hdr[hlen - 1] = '\n';
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8)};
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    fwrite(pre, 1, 10, f);
+    fwrite(hdr, 1, (size_t)hlen, f);
+    fwrite(data, 1, bytes, f);
+    fclose(f);
+}
+
+/* A data set folder: frames (1, T, h, w, c) uint8 and actions (1, T, 6) float32 (id 0), the actions
+ * stored with their data at byte 10 + actions_hlen. */
+static void write_small_dataset(const char *dir, int T, int h, int w, int c, int actions_hlen) {
+    char p[1100], shape[64];
+    mkdir(dir, 0777);
+    int64_t fs[5] = {1, T, h, w, c};
+    uint8_t *fr = calloc((size_t)T * h * w * c, 1);
+    snprintf(p, sizeof p, "%s/frames.npy", dir);
+    mv_npy_save(p, MV_DT_U8, 5, fs, fr);
+    free(fr);
+    float act[64 * 6];
+    for (int t = 0; t < T * 6; t++) act[t] = t % 6 == 0 ? (float)(t / 6 % 3) : 0.25f * t;
+    snprintf(p, sizeof p, "%s/actions.npy", dir);
+    snprintf(shape, sizeof shape, "(1, %d, 6)", T);
+    write_npy_raw(p, "<f4", shape, act, sizeof(float) * 6 * (size_t)T, actions_hlen);
+    snprintf(p, sizeof p, "%s/index.json", dir);
+    FILE *f = fopen(p, "w");
+    if (f) fputs("{\"format_version\": 1, \"split\": \"train\"}\n", f), fclose(f);
+}
+
+/* Float data at an offset that is not a multiple of 4 (numpy pads headers to 64 bytes, other writers
+ * need not): the reader hands out an aligned pointer to the same values, for .npy files and the actions
+ * of a data set (float loads at a misaligned address are undefined behaviour, which UBSan reports). */
+static void test_npy_misaligned(const char *dir) {
+    char p[1024];
+    float v[6] = {1.5f, -2.0f, 3.25f, 0.0f, 1e-3f, -7.0f};
+    snprintf(p, sizeof p, "%s/misaligned.npy", dir);
+    write_npy_raw(p, "<f4", "(2, 3)", v, sizeof v, 72); /* data at byte 82 */
+    mv_npy a;
+    CHECK(mv_npy_open(&a, p) == MV_OK, "%s", mv_last_error());
+    if (a.data) {
+        CHECK((uintptr_t)a.data % 4 == 0, "float data of %s handed out at a misaligned address", p);
+        float got[6];
+        memcpy(got, a.data, sizeof got);
+        CHECK(!memcmp(got, v, sizeof v), "misaligned .npy values");
+    }
+    mv_npy_close(&a);
+    snprintf(p, sizeof p, "%s/misaligned_actions", dir);
+    write_small_dataset(p, 4, 8, 8, 3, 72);
+    mv_dataset d;
+    CHECK(mv_dataset_open(&d, p) == MV_OK, "%s", mv_last_error());
+    if (d.actions.data) {
+        const float *act = mv_dataset_action(&d, 0, 2);
+        CHECK((uintptr_t)act % 4 == 0, "mv_dataset_action returns a misaligned pointer");
+        float got[6];
+        memcpy(got, act, sizeof got);
+        CHECK(got[0] == 2 && got[1] == 0.25f * 13 && got[5] == 0.25f * 17, "misaligned actions values");
+    }
+    mv_dataset_close(&d);
+}
+
+/* frames.npy with 4 channels or non-square frames: the message says which, not "found 5 dims". */
+static void test_dataset_frame_shape(const char *dir) {
+    static const struct {
+        const char *name;
+        int h, w, c;
+        const char *want;
+    } bad[] = {{"frames_4ch", 8, 8, 4, "4 channels, RGB frames need 3"}, {"frames_2ch", 8, 8, 2, "2 channels"},
+               {"frames_nonsquare", 8, 16, 3, "8x16"}};
+    for (size_t i = 0; i < MV_ARRAY_LEN(bad); i++) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", dir, bad[i].name);
+        write_small_dataset(p, 2, bad[i].h, bad[i].w, bad[i].c, 118);
+        mv_dataset d;
+        mv_status s = mv_dataset_open(&d, p);
+        CHECK(s != MV_OK && strstr(mv_last_error(), bad[i].want) && strstr(mv_last_error(), "frames.npy") &&
+                  !strstr(mv_last_error(), "dims"), "%s: %s", bad[i].name, mv_last_error());
+        if (s == MV_OK) mv_dataset_close(&d);
+    }
+}
+
+/* A NaN or an infinity in stored weights is refused at load, naming the file and the tensor, whatever
+ * the stored dtype (F32, BF16, F16); the same arena with finite values loads. */
+static void test_params_nonfinite(const char *dir) {
+    mv_params p, q;
+    make_params(&p, 0);
+    make_params(&q, 0);
+    static const struct {
+        mv_dtype dtype;
+        float bad;
+        const char *file;
+    } cases[] = {{MV_DT_F32, NAN, "nan_f32.safetensors"}, {MV_DT_BF16, INFINITY, "inf_bf16.safetensors"},
+                 {MV_DT_F16, -INFINITY, "inf_f16.safetensors"}};
+    int bias = mv_params_find(&p, "blocks.0.attn.qkv.bias");
+    for (size_t i = 0; i < MV_ARRAY_LEN(cases); i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, cases[i].file);
+        float keep = mv_params_data(&p, bias)[3];
+        mv_params_data(&p, bias)[3] = cases[i].bad;
+        CHECK(mv_st_save_params(path, &p, p.data, cases[i].dtype, NULL) == MV_OK, "%s", mv_last_error());
+        mv_params_data(&p, bias)[3] = keep;
+        mv_safetensors f;
+        if (mv_st_open(&f, path) != MV_OK) continue;
+        mv_status s = mv_st_load_params(&f, &q, q.data, "", 0);
+        CHECK(s == MV_ERR_FORMAT && strstr(mv_last_error(), cases[i].file) &&
+                  strstr(mv_last_error(), "'blocks.0.attn.qkv.bias'") && strstr(mv_last_error(), "non-finite"),
+              "%s: %s", cases[i].file, s == MV_OK ? "loaded" : mv_last_error());
+        mv_st_close(&f);
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/finite.safetensors", dir);
+    mv_safetensors f;
+    CHECK(mv_st_save_params(path, &p, p.data, MV_DT_BF16, NULL) == MV_OK && mv_st_open(&f, path) == MV_OK &&
+              mv_st_load_params(&f, &q, q.data, "", 0) == MV_OK, "finite weights load: %s", mv_last_error());
+    mv_st_close(&f);
+    mv_params_free(&p);
+    mv_params_free(&q);
+}
+
 /* ---------------- configuration ---------------- */
 
 static void write_text(const char *path, const char *text) {
@@ -547,13 +674,13 @@ static void test_config_presets(void) {
               c.context_cache == 0 && c.weight_decay == 0.01, "mini dit");
     CHECK(c.mv_windows[0] == 1 && c.mv_windows[3] == 64 && c.mv_budget == 64 && c.fp_context[2] == 16 &&
               c.fp_denoise == 1 && c.fr_frames == 5 && c.sample_steps == 20 && c.guidance == 1 &&
-              c.context_frames == 128 && c.video_frames == 384, "mini rollout / eval");
+              c.context_frames == 0 && mv_config_eval_context(&c) == 86 && c.video_frames == 384, "mini rollout / eval");
     CHECK(mv_config_tokens(&c, 0) == 64 && mv_config_tokens(&c, 3) == 1, "mini tokens per level");
     CHECK(mv_config_load(&c, "paper") == MV_OK, "%s", mv_last_error());
     CHECK(c.image_size == 256 && c.patch == 16 && c.latent_channels == 32 && c.ae_width == 768 && c.ae_depth == 12 &&
               c.dit_heads == 12 && c.dit_lr == 1e-3 && c.ae_batch == 224 && c.dit_batch == 48 && c.mv_budget == 768 &&
               c.mv_windows[3] == 192 && c.fp_denoise == 3 && c.fr_frames == 14 && c.sample_steps == 50 &&
-              c.context_frames == 256 && c.video_frames == 1024, "paper preset");
+              mv_config_eval_context(&c) == 256 && c.video_frames == 1024, "paper preset");
     char *j = mv_config_to_json(&c);
     mv_config d;
     CHECK(j && mv_config_from_json(&d, j) == MV_OK && !memcmp(&c, &d, sizeof c), "JSON round trip: %s",
@@ -589,7 +716,7 @@ static void test_config_set(void) {
     } invalid[] = {
         {"image_size=72", "image_size"},  {"dit.heads=5", "dit.width"},         {"ae.width=190", "ae.width"},
         {"levels=3", "millivid.windows"}, {"millivid.windows=[1,3,16,64]", "must divide"},
-        {"patch=0", "patch"},             {"eval.frames=100", "eval.frames"},   {"ae.lr=0", "ae.lr"},
+        {"patch=0", "patch"},             {"eval.frames=80", "eval.frames"},   {"ae.lr=0", "ae.lr"},
         {"dit.batch=0", "dit.batch"},     {"dit.context_cache=2", "context_cache"},
         {"framepack.denoise=0", "framepack.denoise"},
     };
@@ -663,6 +790,9 @@ int main(void) {
     test_mutations(dir, "good.npy", 1, rounds);
     CHECK(tu_python("tools/io_ref.py dataset %s", dir) == 0, "python writes the data sets");
     test_dataset(dir);
+    test_npy_misaligned(dir);
+    test_dataset_frame_shape(dir);
+    test_params_nonfinite(dir);
     test_config_presets();
     test_config_set();
     test_config_files(dir);

@@ -1,6 +1,7 @@
 /* Layers (src/nn) against PyTorch float64 references written by tools/ref_nn.py, fast attention
- * against the naive kernel, AdamW / clipping against torch.optim, embeddings against the official
- * formulas, and a finite-difference check of LN -> linear -> GELU -> linear -> residual -> MSE. */
+ * against the naive kernel, bf16 attention against the same maths on bf16-rounded operands and
+ * against fp32 within rounding bounds, AdamW / clipping against torch.optim, embeddings against the
+ * official formulas, and a finite-difference check of LN -> linear -> GELU -> linear -> residual -> MSE. */
 #include <math.h>
 #include <omp.h>
 
@@ -269,6 +270,178 @@ static void test_attention_fast_vs_naive(void) {
     attention_fast_vs_naive(1, 330, 1, 32);
 }
 
+/* ---- bf16 attention (mv_set_matmul_precision(MV_MATMUL_BF16)) ---- */
+
+static float bf16r(float x) {
+    uint16_t h = mv_bf16_round(x);
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* The bf16 kernels' maths in double: q, k, v, dout, P and dS rounded to bf16 where the kernels round
+ * them, everything else exact. Forward writes out/lse; backward uses the given out/lse. */
+static void attention_bf16_emulated(float *out, float *lse, float *dq, float *dk, float *dv, const float *dout,
+                                    const float *q, const float *k, const float *v, const uint8_t *mask, int B,
+                                    int T, int H, int dh, int backward) {
+    size_t ld = (size_t)H * dh;
+    double scale = 1.0 / sqrt((double)dh);
+    double *s = malloc((size_t)T * sizeof(double)), *dp = malloc((size_t)T * sizeof(double));
+    float *pb = malloc((size_t)T * T * sizeof(float)), *dsb = malloc((size_t)T * T * sizeof(float));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+#define AT(x, i, d) (x)[((size_t)b * T + (i)) * ld + (size_t)h * dh + (d)]
+            for (int i = 0; i < T; i++) {
+                double mx = -INFINITY, sum = 0, D = 0;
+                for (int j = 0; j < T; j++) {
+                    double acc = 0;
+                    for (int d = 0; d < dh; d++) acc += (double)bf16r(AT(q, i, d)) * bf16r(AT(k, j, d));
+                    s[j] = mask && !mask[((size_t)b * T + i) * T + j] ? -INFINITY : scale * acc;
+                    mx = fmax(mx, s[j]);
+                }
+                for (int j = 0; j < T; j++) sum += exp(s[j] - mx);
+                float *L = lse + ((size_t)b * H + h) * T + i;
+                if (!backward) *L = (float)(mx + log(sum));
+                for (int j = 0; j < T; j++) pb[(size_t)i * T + j] = bf16r((float)exp(s[j] - *L));
+                if (!backward) {
+                    for (int d = 0; d < dh; d++) {
+                        double acc = 0;
+                        for (int j = 0; j < T; j++) acc += (double)pb[(size_t)i * T + j] * bf16r(AT(v, j, d));
+                        AT(out, i, d) = (float)acc;
+                    }
+                    continue;
+                }
+                for (int d = 0; d < dh; d++) D += (double)AT(dout, i, d) * AT(out, i, d);
+                for (int j = 0; j < T; j++) {
+                    double acc = 0;
+                    for (int d = 0; d < dh; d++) acc += (double)bf16r(AT(dout, i, d)) * bf16r(AT(v, j, d));
+                    dp[j] = acc;
+                    dsb[(size_t)i * T + j] = bf16r((float)(scale * exp(s[j] - *L) * (dp[j] - D)));
+                }
+            }
+            if (!backward) continue;
+            for (int i = 0; i < T; i++)
+                for (int d = 0; d < dh; d++) {
+                    double aq = 0, ak = 0, av = 0;
+                    for (int j = 0; j < T; j++) {
+                        aq += (double)dsb[(size_t)i * T + j] * bf16r(AT(k, j, d));
+                        ak += (double)dsb[(size_t)j * T + i] * bf16r(AT(q, j, d));
+                        av += (double)pb[(size_t)j * T + i] * bf16r(AT(dout, j, d));
+                    }
+                    AT(dq, i, d) += (float)aq, AT(dk, i, d) += (float)ak, AT(dv, i, d) += (float)av;
+                }
+#undef AT
+        }
+    free(s), free(dp), free(pb), free(dsb);
+}
+
+static double max_abs(const float *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(x[i]));
+    return m;
+}
+
+/* The bf16 attention against (1) the same maths in double on the same bf16-rounded operands (tight:
+ * 99% within 1e-5 of the largest value; the rest are bf16 rounding flips, at most 2^-7 of it) and
+ * (2) fp32 attention, with bounds from the bf16 unit roundoff u = 2^-8:
+ *  - forward: the scores scale*q.k carry |e_ij| <= 2u scale sum_d |q_id k_jd| (both factors rounded),
+ *    P = softmax moves by sum_j |dP_ij| <= 2 max_j |e_ij|, P itself is rounded (u) and so is v (u):
+ *    |d out_i| <= max|v| (2u + 2 max_j |e_ij|), checked per row with a 1.5x margin for second order;
+ *  - backward: a relative (Frobenius) error of at most 8u (dq, dk, dv are sums of products of two
+ *    rounded factors, each computed from rounded P / dS that carry the forward's error again). */
+static void attention_bf16_case(int B, int T, int H, int dh, int masked) {
+    size_t n = (size_t)B * T * H * dh, nl = (size_t)B * H * T, ld = (size_t)H * dh;
+    mv_rng r;
+    mv_rng_init(&r, 1234 + T);
+    float *q = randn(&r, n, 1.5f), *k = randn(&r, n, 1.5f), *v = randn(&r, n, 1.0f), *dout = randn(&r, n, 1.0f);
+    const uint8_t *mask = masked ? context_mask(B, T, T / 3) : NULL;
+    float *o16 = zeros(n), *l16 = zeros(nl), *o32 = zeros(n), *l32 = zeros(nl), *oe = zeros(n), *le = zeros(nl);
+    float *g16[3] = {zeros(n), zeros(n), zeros(n)}, *g32[3] = {zeros(n), zeros(n), zeros(n)},
+          *ge[3] = {zeros(n), zeros(n), zeros(n)}, *again[3] = {zeros(n), zeros(n), zeros(n)};
+    attention_forward_naive(o32, l32, q, k, v, mask, B, T, H, dh);
+    attention_backward_naive(g32[0], g32[1], g32[2], dout, o32, l32, q, k, v, mask, B, T, H, dh);
+    mv_set_matmul_precision(MV_MATMUL_BF16);
+    attention_forward(o16, l16, q, k, v, mask, B, T, H, dh);
+    attention_backward(g16[0], g16[1], g16[2], dout, o16, l16, q, k, v, mask, B, T, H, dh);
+    attention_backward(again[0], again[1], again[2], dout, o16, l16, q, k, v, mask, B, T, H, dh);
+    mv_set_matmul_precision(MV_MATMUL_FP32);
+    /* did the bf16 path run? (else the fp32 kernels gave exactly their fp32 result) */
+    float *of = zeros(n), *lf = zeros(nl);
+    attention_forward(of, lf, q, k, v, mask, B, T, H, dh);
+    if (!memcmp(o16, of, n * sizeof(float))) {
+        printf("note: no optimised bf16 matmul on this CPU; bf16 attention falls back to fp32\n");
+        return;
+    }
+    int same = 1;
+    for (int p = 0; p < 3; p++) same &= !memcmp(again[p], g16[p], n * sizeof(float));
+    CHECK(same, "bf16 attention backward repeats bit for bit (B%d T%d)", B, T);
+    /* (1) against the emulation */
+    attention_bf16_emulated(oe, le, NULL, NULL, NULL, NULL, q, k, v, mask, B, T, H, dh, 0);
+    attention_bf16_emulated(o16, l16, ge[0], ge[1], ge[2], dout, q, k, v, mask, B, T, H, dh, 1);
+    const char *parts[5] = {"out", "lse", "dq", "dk", "dv"};
+    float *got[5] = {o16, l16, g16[0], g16[1], g16[2]}, *want[5] = {oe, le, ge[0], ge[1], ge[2]};
+    for (int p = 0; p < 5; p++) {
+        size_t m = p == 1 ? nl : n, off = 0;
+        double mx = max_abs(want[p], m), worst = 0;
+        for (size_t i = 0; i < m; i++) {
+            double e = fabs((double)got[p][i] - want[p][i]);
+            off += !(e <= 1e-5 * mx + 1e-4 * fabs(want[p][i]));
+            worst = fmax(worst, e / mx);
+        }
+        /* fp32 sums and the vector exp put P or dS a hair away from the double values; where that
+         * crosses a bf16 rounding boundary the element is one bf16 step (2^-8 of it) off: rare, and
+         * at most 2^-8 of the largest term in any output */
+        CHECK(off <= m / 100 && worst <= 1.0 / 128,
+              "bf16 attention B%d T%d%s %s vs emulated bf16 maths: %zu of %zu beyond 1e-5, worst %.2e of max",
+              B, T, masked ? " masked" : "", parts[p], off, m, worst);
+        printf("bf16 attention B%d T%d H%d dh%d%s = emulated bf16 maths: %s: %zu of %zu elements beyond 1e-5 (rounding "
+               "flips), worst %.1e of the largest\n", B, T, H, dh, masked ? " masked" : "", parts[p], off, m, worst);
+    }
+    /* (2) against fp32: forward bound per row */
+    const double u = 1.0 / 256, scale = 1.0 / sqrt((double)dh);
+    double vmax = max_abs(v, n), worst = 0;
+    int bad = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++) {
+                double emax = 0, err = 0;
+                for (int j = 0; j < T; j++) {
+                    if (mask && !mask[((size_t)b * T + i) * T + j]) continue;
+                    const float *qi = q + ((size_t)b * T + i) * ld + h * dh;
+                    const float *kj = k + ((size_t)b * T + j) * ld + h * dh;
+                    double a = 0;
+                    for (int d = 0; d < dh; d++) a += fabs((double)qi[d] * kj[d]);
+                    emax = fmax(emax, 2 * u * scale * a);
+                }
+                for (int d = 0; d < dh; d++) {
+                    size_t o = ((size_t)b * T + i) * ld + (size_t)h * dh + d;
+                    err = fmax(err, fabs(o16[o] - o32[o]));
+                }
+                double bound = 1.5 * vmax * (2 * u + 2 * emax);
+                worst = fmax(worst, err / bound);
+                bad += !(err <= bound);
+            }
+    CHECK(!bad, "bf16 attention forward B%d T%d: %d rows beyond the rounding bound", B, T, bad);
+    printf("bf16 attention B%d T%d H%d dh%d%s: forward error at most %.2f of its bound", B, T, H, dh,
+           masked ? " masked" : "", worst);
+    for (int p = 0; p < 3; p++) {
+        double e2 = 0, w2 = 0;
+        for (size_t i = 0; i < n; i++) e2 += pow(g16[p][i] - g32[p][i], 2), w2 += pow(g32[p][i], 2);
+        double rel = sqrt(e2 / w2);
+        CHECK(rel <= 8 * u, "bf16 attention %s vs fp32: relative error %.4f > 8u = %.4f", parts[p + 2], rel, 8 * u);
+        printf(", %s %.4f", parts[p + 2], rel);
+    }
+    printf(" (relative, bound %.4f)\n", 8 * u);
+}
+
+static void test_attention_bf16(void) {
+    attention_bf16_case(2, 96, 2, 32, 0);  /* several 16-wide vectors per row */
+    attention_bf16_case(1, 77, 3, 16, 1);  /* ragged rows, masked context */
+    attention_bf16_case(2, 64, 4, 64, 1);
+    attention_bf16_case(9, 192, 8, 16, 1); /* two groups of samples (5 and 4) */
+}
+
 static void test_modulate_gate(void) {
     int N = 5, C = 8;
     float *x = ldf("mod_x", N * C), *m = ldf("mod_m", N * 3 * C), *dout = ldf("mod_dout", N * C);
@@ -464,6 +637,7 @@ int main(void) {
     test_nan_propagation();
     test_softmax_rows();
     test_attention_fast_vs_naive();
+    test_attention_bf16();
     test_block_gradcheck();
     for (int i = 0; i < g_nbufs; i++) free(g_bufs[i]);
     return tu_finish();

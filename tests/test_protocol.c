@@ -99,8 +99,51 @@ static void test_ranges(void) {
     CHECK(mv_mask_indices(idx, m, 6) == 3 && idx[0] == 1 && idx[1] == 3 && idx[2] == 4, "mask indices");
 }
 
+/* mv_reach_first_frame with the schedules of both presets (S and A as `millivid schedule` prints them). */
+static void test_reach_presets(void) {
+    const mv_reach mini_mv = {85, 64}, mini_fp = {85, 1}, paper_mv = {255, 192}, paper_fp = {255, 3};
+    CHECK(mv_reach_first_frame(&mini_mv, 86, 86) == 1 && mv_reach_first_frame(&mini_mv, 86, 149) == 1 &&
+              mv_reach_first_frame(&mini_mv, 86, 150) == 65 && mv_reach_first_frame(&mini_mv, 86, 341) == 193,
+          "mini millivid: chunks of 64 frames see the 85 frames before their first frame");
+    CHECK(mv_reach_first_frame(&mini_fp, 86, 86) == 1 && mv_reach_first_frame(&mini_fp, 86, 200) == 115,
+          "mini framepack: the 85 frames before the frame itself");
+    CHECK(mv_reach_first_frame(&paper_mv, 256, 256) == 1 && mv_reach_first_frame(&paper_mv, 256, 447) == 1 &&
+              mv_reach_first_frame(&paper_mv, 256, 448) == 193, "paper millivid: chunks of 192 frames, reach 255");
+    CHECK(mv_reach_first_frame(&paper_fp, 256, 258) == 1 && mv_reach_first_frame(&paper_fp, 256, 259) == 4,
+          "paper framepack: chunks of 3 frames, reach 255");
+}
+
+/* mv_revisit_mask_reach: only matches a reach sees count; several reaches count as their union. */
+static void test_revisits_in_reach(void) {
+    enum { C = 10, T = 30 };
+    float poses[T * 6];
+    for (int t = 0; t < T; t++) set_pose(poses + t * 6, t < C ? 10.0 * t : 1000 + t, 0, 0); /* context 10 apart */
+    set_pose(poses + 12 * 6, 70, 0, 0); /* frame 7: seen by the chunk of 12 (frames 6-9 with S 4, A 5) */
+    set_pose(poses + 20 * 6, 0, 0, 0);  /* frame 0: out of every reach below */
+    set_pose(poses + 25 * 6, 90, 0, 0); /* frame 9: out of reach (S 4, A 5: from 21), in reach of S 16, A 1 */
+    uint8_t all[T], in[T];
+    int n_all = -1, n_in = -1;
+    mv_reach chunked = {4, 5}, both[2] = {{4, 5}, {16, 1}};
+    CHECK(mv_revisit_mask_gap(all, &n_all, poses, T, C, NULL, 0) == MV_OK && n_all == 3 && all[12] && all[20] &&
+              all[25], "revisits 12, 20, 25 (count %d)", n_all);
+    CHECK(mv_revisit_mask_reach(in, &n_in, poses, T, C, NULL, 0, &chunked, 1) == MV_OK && n_in == 1 && in[12],
+          "S 4, A 5: only frame 12 (count %d)", n_in);
+    CHECK(mv_revisit_mask_reach(in, &n_in, poses, T, C, NULL, 0, both, 2) == MV_OK && n_in == 2 && in[12] &&
+              in[25] && !in[20], "union of two reaches: 12 and 25 (count %d)", n_in);
+    int subset = 1;
+    for (int t = 0; t < T; t++) subset &= !in[t] || all[t];
+    CHECK(subset, "revisits in reach are revisits");
+    CHECK(mv_revisit_mask_reach(in, &n_in, poses, T, C, NULL, 6, both, 2) == MV_OK && n_in == 1 && in[25] && !in[12],
+          "a gap of 6 drops frame 12 (gap 5), keeps frame 25 (gap 16): count %d", n_in);
+    mv_reach bad = {4, 0};
+    CHECK(mv_revisit_mask_reach(in, NULL, poses, T, C, NULL, 0, &bad, 1) == MV_ERR_ARG, "advance 0 refused");
+    CHECK(mv_revisit_mask_reach(in, NULL, poses, T, C, NULL, 0, both, 0) == MV_ERR_ARG, "no reach refused");
+}
+
 int main(void) {
     test_revisits();
+    test_reach_presets();
+    test_revisits_in_reach();
     test_partners();
     test_ranges();
     return tu_finish();

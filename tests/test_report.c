@@ -1,4 +1,4 @@
-/* The evaluation report: bootstrap intervals, then a synthetic report (3 methods + 2 bounds, 2 videos,
+/* The evaluation report: bootstrap intervals, then a synthetic report (3 methods + 3 bounds, 2 videos,
  * 64 frames, side-by-side mp4s made with the ffmpeg CLI) checked as a person would in headless
  * Chromium by tools/check_report.py (table and plots render, every video loads with the right
  * duration, screenshot saved); a report with a broken video name must fail that check. */
@@ -14,7 +14,7 @@
 #define NF 64    /* frames on the axis */
 #define CTX 16   /* context frames */
 #define NV 2     /* test videos */
-#define NM 5     /* 3 methods + 2 bounds */
+#define NM 6     /* 3 methods + 3 bounds */
 #define FPS 20
 
 static void test_bootstrap(void) {
@@ -59,8 +59,9 @@ static void test_bootstrap(void) {
 
 /* Synthetic per-video per-frame metrics for method k: a decay after the context, a bump at revisits. */
 static double synth(int k, int v, int f, int metric, int revisit, mv_rng *rng) {
-    static const double psnr0[NM] = {24, 22, 20, 31, 11}, decay[NM] = {0.05, 0.12, 0.2, 0, 0};
-    static const double ssim0[NM] = {0.80, 0.72, 0.66, 0.95, 0.35}, sdecay[NM] = {0.002, 0.005, 0.008, 0, 0};
+    static const double psnr0[NM] = {24, 22, 20, 31, 11, 16}, decay[NM] = {0.05, 0.12, 0.2, 0, 0, 0.08};
+    static const double ssim0[NM] = {0.80, 0.72, 0.66, 0.95, 0.35, 0.5}, sdecay[NM] = {0.002, 0.005, 0.008, 0, 0,
+                                                                                        0.004};
     int bound = k >= 3;
     if (!bound && f < CTX) return NAN; /* the context is given, not generated */
     double t = f < CTX ? 0 : f - CTX, noise = mv_rng_uniform1(rng) - 0.5;
@@ -72,7 +73,7 @@ static double synth(int k, int v, int f, int metric, int revisit, mv_rng *rng) {
 typedef struct {
     double curves[NM][6][NF]; /* mean, lo, hi for PSNR then SSIM */
     mv_report_method methods[NM];
-    int revisit[16];
+    int revisit[16], reach[8], revisit_count[NV], reach_count[NV];
     const char *videos[NV], *captions[NV];
 } synth_report;
 
@@ -94,10 +95,13 @@ static void summary_ci(mv_ci *out, const double *per_video_frames /* [NV, NF] */
 
 static void synth_fill(synth_report *s, mv_report *r, const char *const *videos) {
     static const char *names[NM] = {"MilliVid (coarse-to-fine)", "FramePack", "full-resolution rollout",
-                                    "autoencoded (upper bound)", "random video (lower bound)"};
-    int nrev = 0;
+                                    "autoencoded (upper bound)", "random video (lower bound)",
+                                    "hold last context frame"};
+    int nrev = 0, nreach = 0;
     for (int f = 40; f < 48; f++) s->revisit[nrev++] = f;
     for (int f = 55; f < 59; f++) s->revisit[nrev++] = f;
+    for (int f = 44; f < 48; f++) s->reach[nreach++] = f; /* the second half of the first run */
+    for (int v = 0; v < NV; v++) s->revisit_count[v] = 12 - 3 * v, s->reach_count[v] = 4 - v;
     mv_rng rng;
     mv_rng_init(&rng, 2026);
     for (int k = 0; k < NM; k++) {
@@ -122,6 +126,8 @@ static void synth_fill(synth_report *s, mv_report *r, const char *const *videos)
         summary_ci(&m->psnr_long, pv[0], 48, NF, NULL, 0, 3), summary_ci(&m->ssim_long, pv[1], 48, NF, NULL, 0, 4);
         summary_ci(&m->psnr_revisit, pv[0], CTX, NF, s->revisit, nrev, 5);
         summary_ci(&m->ssim_revisit, pv[1], CTX, NF, s->revisit, nrev, 6);
+        summary_ci(&m->psnr_reach, pv[0], CTX, NF, s->reach, nreach, 7);
+        summary_ci(&m->ssim_reach, pv[1], CTX, NF, s->reach, nreach, 8);
         m->dit_calls = m->is_bound ? -1 : (k == 0 ? 255 : 48);
         m->tokens_per_step = m->is_bound ? -1 : 320;
         m->wall_seconds = m->is_bound ? NAN : 12.5 + 30 * k;
@@ -139,6 +145,9 @@ static void synth_fill(synth_report *s, mv_report *r, const char *const *videos)
     r->methods = s->methods, r->n_methods = NM;
     r->videos = s->videos, r->video_captions = s->captions, r->n_videos = NV;
     r->video_note = "Left to right: ground truth, MilliVid, FramePack, full-resolution rollout.";
+    r->revisit_reach = s->reach, r->n_revisit_reach = nreach;
+    r->reach_text = "among the 20 frames before the first frame of its chunk <synthetic>";
+    r->revisit_count = s->revisit_count, r->reach_count = s->reach_count;
 }
 
 static int file_contains(const char *path, const char *needle) {
@@ -181,8 +190,22 @@ static void test_report_files(void) {
     CHECK(file_contains(path, "&lt;revisits the tower&gt;") && !file_contains(path, "<revisits"),
           "captions are HTML-escaped");
     CHECK(file_contains(path, "&lt;synthetic &amp; fake&gt;"), "configuration is HTML-escaped");
+    CHECK(file_contains(path, "lies among the 20 frames before the first frame of its chunk &lt;synthetic&gt;."),
+          "the reach definition is in the page, escaped");
+    CHECK(file_contains(path, "<i>hold last context frame</i> (the last ground-truth context frame, repeated)"),
+          "the hold-last bound is explained");
     snprintf(path, sizeof path, "%s/summary.md", dir);
     CHECK(file_contains(path, "| MilliVid (coarse-to-fine) | **"), "MilliVid is the best method in the table");
+    CHECK(file_contains(path, "| PSNR revisits | PSNR revisits in reach |") &&
+              file_contains(path, "| SSIM revisits | SSIM revisits in reach | DiT calls |"),
+          "summary.md has the revisits-in-reach columns");
+    CHECK(file_contains(path, "Revisit frames per test video: 12, 9 (in reach: 4, 3)."), "per-video counts");
+    CHECK(file_contains(path, "| *hold last context frame* |"), "the hold-last bound is a table row");
+    snprintf(path, sizeof path, "%s/plot_psnr.svg", dir);
+    CHECK(file_contains(path, "<rect class=\"revisit\" x=\"") &&
+              file_contains(path, "<rect class=\"revisit-reach\" x=\"") &&
+              file_contains(path, ">revisits within reach</text>"),
+          "revisits and revisits within reach shaded differently, both in the legend");
     /* the page as a person sees it */
     int rc = tu_python("tools/check_report.py '%s' --videos %d --duration %.2f --rows %d --curves %d "
                        "--screenshot '%s/screenshot.png'", dir, NV, (double)NF / FPS, NM, NM, dir);
@@ -227,7 +250,7 @@ static void test_minimal_report(void) {
     free(svg);
     char path[1200];
     snprintf(path, sizeof path, "%s/summary.md", dir);
-    CHECK(file_contains(path, "| only & &lt;one&gt; | **18.50** | – | – | – | – | – | 10 | 5 | – |"),
+    CHECK(file_contains(path, "| only & &lt;one&gt; | **18.50** | – | – | – | – | – | – | – | 10 | 5 | – |"),
           "unknown values shown as dashes in summary.md");
 }
 

@@ -407,7 +407,55 @@ static void test_cli(void) {
     CHECK(rc != 0, "bad --frames: non-zero exit");
 }
 
+/* The evaluation context of both presets: the MilliVid reach (sum of millivid.windows) + 1, the reach equal to
+ * S of the MilliVid and FramePack schedules; eval.context overrides it. */
+static void test_eval_context(void) {
+    for (int paper = 0; paper < 2; paper++) {
+        mv_config c;
+        const char *name = paper ? "paper" : "mini";
+        if (mv_config_load(&c, name)) {
+            CHECK(0, "load %s: %s", name, mv_last_error());
+            continue;
+        }
+        int reach = paper ? 255 : 85;
+        CHECK(mv_config_reach(&c) == reach && mv_config_eval_context(&c) == reach + 1 && c.context_frames == 0,
+              "%s: reach %d, eval context %d (eval.context %d)", name, mv_config_reach(&c), mv_config_eval_context(&c),
+              c.context_frames);
+        mv_schedule s = {0};
+        int cs0 = -1, nch, lim;
+        for (int m = MV_METHOD_MILLIVID; m <= MV_METHOD_FRAMEPACK; m++) {
+            if (!build(&s, (mv_method)m, &c)) continue;
+            CHECK(s.S == reach, "%s %s: S %d = the reach", name, mv_method_name((mv_method)m), s.S);
+            CHECK(mv_rollout_chunks(&s, mv_config_eval_context(&c), c.video_frames, &cs0, &nch, &lim) == MV_OK &&
+                      cs0 == 1, "%s %s: the first chunk sees context frames from %d", name,
+                  mv_method_name((mv_method)m), cs0);
+            mv_schedule_free(&s);
+        }
+        CHECK(mv_config_set(&c, "eval.context=100") == MV_OK && mv_config_validate(&c) == MV_OK &&
+                  mv_config_eval_context(&c) == 100, "%s: eval.context=100 overrides", name);
+        CHECK(mv_config_set(&c, "eval.context=0") == MV_OK && mv_config_set(&c, "eval.frames=50") == MV_OK &&
+                  mv_config_validate(&c) == MV_ERR_ARG && strstr(mv_last_error(), "eval.frames"),
+              "%s: eval.frames not above the derived context refused: %s", name, mv_last_error());
+    }
+    mv_config c;
+    CHECK(mv_config_load(&c, "mini") == MV_OK && mv_config_set(&c, "millivid.windows=[2,8,32,128]") == MV_OK &&
+              mv_config_set(&c, "millivid.budget=128") == MV_OK && mv_config_validate(&c) == MV_OK &&
+              mv_config_eval_context(&c) == 171, "derived from the windows: [2,8,32,128] gives 171");
+    const char *b = getenv("MV_BUILD") ? getenv("MV_BUILD") : "build";
+    const char *dir = tu_tmpdir("schedule_ctx");
+    int rc = tu_sh("%s/millivid schedule --frames 200 > %s/mini.txt && grep -q 'rollout: context 0-85, generate 86-199'"
+                   " %s/mini.txt", b, dir, dir);
+    CHECK(rc == 0, "millivid schedule: mini context 86 by default");
+    rc = tu_sh("%s/millivid schedule --config paper --frames 300 > %s/paper.txt && grep -q 'rollout: context 0-255, "
+               "generate 256-299' %s/paper.txt", b, dir, dir);
+    CHECK(rc == 0, "millivid schedule: paper context 256 by default");
+    rc = tu_sh("%s/millivid world --split test --videos 1 --frames 100 --size 16 --candidates 4 --quiet --out %s/w && "
+               "grep -q '\"context\":[[:space:]]*86,' %s/w/index.json", b, dir, dir);
+    CHECK(rc == 0, "world --split test: loops chosen for the mini evaluation context 86 by default");
+}
+
 int main(void) {
+    test_eval_context();
     test_worked_table();
     test_official_configs();
     test_invariants();

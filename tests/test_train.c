@@ -20,71 +20,13 @@
 #include "models/checkpoint.h"
 #include "testutil.h"
 
-static const char *build_dir(void) {
-    const char *b = getenv("MV_BUILD");
-    return b && *b ? b : "build";
-}
-
-/* A data set of `videos` x `frames` 64x64 frames with random actions and a latents file with `C`
- * channels and `levels` levels (mini token counts). */
-static int make_data(const char *dir, int videos, int frames, int C, int levels, uint64_t seed) {
-    char path[600];
-    mv_rng r;
-    mv_rng_init(&r, seed);
-    size_t nf = (size_t)videos * frames * 64 * 64 * 3;
-    uint8_t *img = malloc(nf);
-    float *act = malloc((size_t)videos * frames * 6 * 4);
-    for (size_t i = 0; i < nf; i++) img[i] = (uint8_t)(i * 7 + i / 4096);
-    for (int i = 0; i < videos * frames; i++) {
-        act[i * 6] = (float)mv_rng_below(&r, 3);
-        for (int k = 1; k < 6; k++) act[i * 6 + k] = 0.5f * k;
-    }
-    int64_t sf[5] = {videos, frames, 64, 64, 3}, sa[3] = {videos, frames, 6};
-    snprintf(path, sizeof path, "%s/frames.npy", dir);
-    int bad = mv_npy_save(path, MV_DT_U8, 5, sf, img) != MV_OK;
-    snprintf(path, sizeof path, "%s/actions.npy", dir);
-    bad |= mv_npy_save(path, MV_DT_F32, 3, sa, act) != MV_OK;
-    snprintf(path, sizeof path, "%s/index.json", dir);
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fprintf(f, "{\"format_version\": 1, \"videos\": %d, \"frames\": %d, \"size\": 64, \"split\": \"train\"}\n",
-                videos, frames);
-        fclose(f);
-    } else bad = 1;
-    mv_st_writer *w;
-    snprintf(path, sizeof path, "%s/latents.safetensors", dir);
-    bad |= mv_st_writer_open(&w, path) != MV_OK;
-    if (!bad) {
-        mv_st_writer_meta(w, "ae_hash", "0123456789abcdef");
-        for (int l = 0; l < levels; l++) {
-            char name[16];
-            int g = 8 >> l;
-            int64_t s[4] = {videos, frames, g * g, C};
-            snprintf(name, sizeof name, "level%d", l);
-            mv_st_writer_declare(w, name, MV_DT_BF16, 4, s);
-        }
-        for (int l = 0; l < levels; l++) {
-            int g = 8 >> l;
-            size_t n = (size_t)videos * frames * g * g * C;
-            float *x = malloc(n * 4);
-            mv_rng_uniform(&r, x, n);
-            for (size_t i = 0; i < n; i++) x[i] = 2 * x[i] - 1;
-            mv_st_writer_write_f32(w, x, n);
-            free(x);
-        }
-        bad |= mv_st_writer_finish(w) != MV_OK;
-    }
-    free(img);
-    free(act);
-    return bad;
-}
 
 #define TINY "--set dit.width=24 --set dit.depth=1 --set dit.heads=2 --batch 2 --threads 2 --log-every 1"
 
 static int train(const char *dir, const char *method, const char *out, const char *extra, const char *errfile) {
     return tu_sh("%s/millivid train --method %s --latents %s/latents.safetensors --data %s --out %s/%s " TINY
                  " %s >/dev/null 2>%s/%s",
-                 build_dir(), method, dir, dir, dir, out, extra, dir, errfile);
+                 tu_build_dir(), method, dir, dir, dir, out, extra, dir, errfile);
 }
 
 static int err_has(const char *dir, const char *errfile, const char *what) {
@@ -176,7 +118,7 @@ static void test_kill_resume(const char *dir) {
         snprintf(extra, sizeof extra, "--steps 4 --seed 3 --checkpoint-every 1 --force");
         int rc = tu_sh("MV_TEST_KILL_AT=%s %s/millivid train --method millivid --latents %s/latents.safetensors "
                        "--data %s --out %s/%s " TINY " %s >/dev/null 2>%s/k.err",
-                       points[i], build_dir(), dir, dir, dir, out, extra, dir);
+                       points[i], tu_build_dir(), dir, dir, dir, out, extra, dir);
         CHECK(rc != 0, "run killed at %s (rc %d)", points[i], rc);
         CHECK(train(dir, "millivid", out, "--steps 4 --resume --checkpoint-every 1", "k2.err") == 0,
               "resume after a kill at %s", points[i]);
@@ -192,7 +134,7 @@ static void test_kill_resume(const char *dir) {
     CHECK(tu_sh("MV_TEST_KILL_AT=ckpt-after-optim %s/millivid train --method millivid --latents "
                 "%s/latents.safetensors --data %s --out %s/k9.safetensors " TINY
                 " --steps 4 --seed 3 --checkpoint-every 1 >/dev/null 2>%s/k.err",
-                build_dir(), dir, dir, dir, dir) != 0, "killed before the first model file");
+                tu_build_dir(), dir, dir, dir, dir) != 0, "killed before the first model file");
     CHECK(train(dir, "millivid", "k9.safetensors", "--steps 4 --resume", "k3.err") != 0 &&
               err_has(dir, "k3.err", "k9.safetensors"), "resume without a model file: one clear error");
     CHECK(train(dir, "millivid", "k9.safetensors", "--steps 4 --seed 3", "k4.err") == 0 &&
@@ -285,15 +227,15 @@ static void test_bad(const char *dir, const char *bad_c, const char *bad_l) {
     CHECK(train(dir, "millivid", "fp.safetensors", "--steps 5 --resume", "e3.err") != 0 &&
               err_has(dir, "e3.err", "cannot resume"), "checkpoint of another method refused");
     CHECK(tu_sh("%s/millivid train --method millivid --latents %s/latents.safetensors --data %s --out %s/y "
-                TINY " --steps 1 >/dev/null 2>%s/e4.err", build_dir(), bad_c, dir, dir, dir) != 0 &&
+                TINY " --steps 1 >/dev/null 2>%s/e4.err", tu_build_dir(), bad_c, dir, dir, dir) != 0 &&
               err_has(dir, "e4.err", "channels"), "latents of other channels refused");
     CHECK(tu_sh("%s/millivid train --method millivid --latents %s/latents.safetensors --data %s --out %s/y "
-                TINY " --steps 1 >/dev/null 2>%s/e5.err", build_dir(), bad_l, dir, dir, dir) != 0 &&
+                TINY " --steps 1 >/dev/null 2>%s/e5.err", tu_build_dir(), bad_l, dir, dir, dir) != 0 &&
               err_has(dir, "e5.err", "levels"), "latents with too few levels refused");
-    CHECK(tu_sh("%s/millivid train --method millivid --data %s >/dev/null 2>%s/e6.err", build_dir(), dir, dir) != 0 &&
+    CHECK(tu_sh("%s/millivid train --method millivid --data %s >/dev/null 2>%s/e6.err", tu_build_dir(), dir, dir) != 0 &&
               err_has(dir, "e6.err", "required"), "missing options refused");
     CHECK(tu_sh("%s/millivid train --method millivid --latents %s/latents.safetensors --data %s --out %s/b "
-                TINY " --steps 6 --resume --set latent_channels=8 >/dev/null 2>%s/e8.err", build_dir(), bad_c, dir,
+                TINY " --steps 6 --resume --set latent_channels=8 >/dev/null 2>%s/e8.err", tu_build_dir(), bad_c, dir,
                 dir, dir) != 0 && err_has(dir, "e8.err", "latent_channels"),
           "resuming a checkpoint on latents of other channels refused");
     CHECK(train(dir, "millivid", "b.safetensors", "--steps 4 --resume", "e7.err") != 0 &&
@@ -331,7 +273,7 @@ static int video_frames(const char *path) {
 
 static int gen(const char *dir, const char *ae, const char *dit, const char *method, const char *extra, const char *errf) {
     return tu_sh("%s/millivid generate --ae %s/%s --dit %s/%s --method %s --data %s --video 1 --threads 2 %s "
-                 ">/dev/null 2>%s/%s", build_dir(), dir, ae, dir, dit, method, dir, extra, dir, errf);
+                 ">/dev/null 2>%s/%s", tu_build_dir(), dir, ae, dir, dit, method, dir, extra, dir, errf);
 }
 
 static void test_generate(const char *dir) {
@@ -393,9 +335,9 @@ int main(void) {
     snprintf(bad_c, sizeof bad_c, "%s/badc", dir);
     snprintf(bad_l, sizeof bad_l, "%s/badl", dir);
     tu_sh("mkdir -p %s %s", bad_c, bad_l);
-    CHECK(make_data(dir, 2, 160, 16, 4, 1) == 0, "data: %s", mv_last_error());
-    CHECK(make_data(bad_c, 2, 160, 8, 4, 2) == 0, "data C=8");
-    CHECK(make_data(bad_l, 2, 160, 16, 1, 3) == 0, "data 1 level");
+    CHECK(tu_make_train_data(dir, 2, 160, 16, 4, 1) == 0, "data: %s", mv_last_error());
+    CHECK(tu_make_train_data(bad_c, 2, 160, 8, 4, 2) == 0, "data C=8");
+    CHECK(tu_make_train_data(bad_l, 2, 160, 16, 1, 3) == 0, "data 1 level");
     test_resume(dir);
     test_methods(dir);
     test_kill_resume(dir);

@@ -8,4 +8,5 @@ apt-get install -y -q --no-install-recommends \
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev \
   ffmpeg python3-numpy python3-torch python3-skimage \
   chromium libopenblas0-openmp fonts-dejavu-core \
-  clang libclang-rt-14-dev libomp-14-dev
+  clang libclang-rt-14-dev libomp-14-dev \
+  libopenmpi-dev openmpi-bin

@@ -38,7 +38,7 @@ def main():
     C, T, v = met["context"], met["frames"], a.video
     frames = np.load(os.path.join(a.data_dir, "frames.npy"), mmap_mode="r")[v]
     poses = np.load(os.path.join(a.data_dir, "actions.npy"), mmap_mode="r")[v]
-    methods = [m for m in met["methods"] if m not in ("autoencoded", "random")]
+    methods = [m for m, x in met["methods"].items() if not x.get("is_bound")]
     gens = {m: np.load(os.path.join(a.eval_dir, "cache", m, "video_%d.npy" % v)) for m in methods}
 
     # the revisit: the generated frame nearest (in pose) to some context frame at least 32 frames back

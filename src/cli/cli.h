@@ -16,6 +16,7 @@ int cmd_schedule(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
@@ -74,7 +75,8 @@ typedef struct {
 /* Parses argv[1..argc-1] against opts[n] (at most 64). Returns 0 to run; -1 after printing --help
  * (--help or -h) to stdout; 2 on a usage error with the message set: "unexpected argument", "unknown
  * option", "option --x needs a value", range errors (cli_int / cli_double), "too many --x options",
- * "--a and --b are required" (all required options), each naming `millivid <name> --help`. */
+ * "--a and --b are required" (all required options), each naming `millivid <name> --help`. A --threads
+ * value above the available cores is lowered to them with a warning. */
 int cli_parse(int argc, char **argv, const cli_command *cmd, const cli_option *opts, int n);
 /* The whole --help: cmd->usage, one line per option ("  --name ARG   help", continuation lines
  * indented under the help), cmd->epilog. */

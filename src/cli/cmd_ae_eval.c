@@ -9,6 +9,7 @@
 #include "common.h"
 #include "eval/metrics.h"
 #include "io/dataset.h"
+#include "io/files.h"
 #include "io/image.h"
 #include "io/tensorfile.h"
 #include "models/autoencoder.h"
@@ -126,17 +127,22 @@ static mv_status open_recon(const eval_opts *o, eval_run *r) {
     return MV_OK;
 }
 
+/* The table as JSON, written atomically (temporary file + rename). */
 static mv_status write_json(const eval_opts *o, const eval_run *r) {
-    FILE *f = fopen(o->json, "w");
-    if (!f) return mv_fail(MV_ERR_IO, "%s: cannot write: %s", o->json, strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return mv_fail(MV_ERR_NOMEM, "%s: cannot format the JSON: %s", o->json, strerror(errno));
     fprintf(f, "{\n  \"ae\": \"%s\",\n  \"data\": \"%s\",\n  \"variant\": \"%s\",\n  \"frames\": %d,\n  \"levels\": [",
             o->ae, o->data, mv_ae_variant_name(r->ae.variant), r->n);
     for (int l = r->l0; l < r->l1; l++)
         fprintf(f, "%s\n    {\"level\": %d, \"tokens\": %d, \"psnr\": %.4f, \"ssim\": %.5f}", l > r->l0 ? "," : "", l,
                 r->ae.tokens[l], r->psnr[l], r->ssim[l]);
     fprintf(f, "\n  ]\n}\n");
-    if (fclose(f)) return mv_fail(MV_ERR_IO, "%s: write failed", o->json);
-    return MV_OK;
+    mv_status s = fclose(f) ? mv_fail(MV_ERR_NOMEM, "%s: cannot format the JSON", o->json)
+                            : mv_write_file_atomic(o->json, text, len);
+    free(text);
+    return s;
 }
 
 static mv_status setup(const eval_opts *o, eval_run *r) {
@@ -165,6 +171,10 @@ static mv_status setup(const eval_opts *o, eval_run *r) {
     r->keep = malloc(B * sizeof(int));
     if (!r->gt || !r->img || !r->u8 || !r->patches || !r->out || !r->lat || !r->keep)
         return mv_fail(MV_ERR_NOMEM, "out of memory");
+    /* The output folders before the evaluation, so that a path that cannot be written fails now. */
+    if (o->recon_dir) MV_TRY(mv_make_dirs(o->recon_dir));
+    if (o->json) MV_TRY(mv_make_parent_dirs(o->json));
+    if (o->png) MV_TRY(mv_make_parent_dirs(o->png));
     if (o->recon_dir) MV_TRY(open_recon(o, r));
     if (o->png) MV_TRY(sheet_begin(r));
     return MV_OK;

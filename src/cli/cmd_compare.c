@@ -1,11 +1,11 @@
 /* millivid compare: per-frame PSNR / SSIM between two uint8 frame arrays (T,H,W,3) or (N,T,H,W,3). */
-#include <errno.h>
 #include <math.h>
 
 #include <cJSON.h>
 
 #include "cli.h"
 #include "eval/metrics.h"
+#include "io/files.h"
 #include "io/tensorfile.h"
 
 static const cli_command compare_cmd = {
@@ -23,9 +23,12 @@ static mv_status compare_open(mv_npy *a, const char *what, const char *path) {
     MV_TRY(mv_npy_open(a, path));
     if (a->dtype != MV_DT_U8)
         return mv_fail(MV_ERR_FORMAT, "%s: %s frames must be uint8, found %s", path, what, mv_dtype_name(a->dtype));
-    if ((a->ndim != 4 && a->ndim != 5) || a->shape[a->ndim - 1] != 3)
+    if (a->ndim != 4 && a->ndim != 5)
         return mv_fail(MV_ERR_SHAPE, "%s: %s frames must have shape (T,H,W,3) or (N,T,H,W,3), found %d dims",
                        path, what, a->ndim);
+    if (a->shape[a->ndim - 1] != 3)
+        return mv_fail(MV_ERR_SHAPE, "%s: %s frames have %lld channels, RGB frames need 3", path, what,
+                       (long long)a->shape[a->ndim - 1]);
     int64_t h = a->shape[a->ndim - 3], w = a->shape[a->ndim - 2];
     if (h < 11 || w < 11)
         return mv_fail(MV_ERR_SHAPE, "%s: frames are %lldx%lld; SSIM needs at least 11x11", path, (long long)h,
@@ -64,7 +67,6 @@ static mv_status compare_write_json(const char *path, const mv_npy *r, const cha
                                     const double *ssim, long n) {
     mv_status st = MV_OK;
     char *text = NULL;
-    FILE *f = NULL;
     cJSON *root = cJSON_CreateObject(), *jp = cJSON_AddArrayToObject(root, "psnr");
     cJSON *js = cJSON_AddArrayToObject(root, "ssim");
     for (long i = 0; i < n; i++) {
@@ -79,25 +81,16 @@ static mv_status compare_write_json(const char *path, const mv_npy *r, const cha
     cJSON_AddStringToObject(root, "ref", r->path);
     cJSON_AddStringToObject(root, "gen", gen_path);
     text = cJSON_Print(root);
-    if (!text) {
+    size_t len = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, len + 2) : NULL; /* the JSON and a newline */
+    if (!line) {
         st = mv_fail(MV_ERR_NOMEM, "%s: cannot format the JSON", path);
         goto fail;
     }
-    f = fopen(path, "w");
-    if (!f) {
-        st = mv_fail(MV_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
-        goto fail;
-    }
-    size_t len = strlen(text);
-    if (fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF) {
-        st = mv_fail(MV_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        goto fail;
-    }
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0) st = mv_fail(MV_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    text = line;
+    memcpy(text + len, "\n", 2);
+    if ((st = mv_make_parent_dirs(path)) == MV_OK) st = mv_write_file_atomic(path, text, len + 1);
 fail:
-    if (f) fclose(f);
     free(text);
     cJSON_Delete(root);
     return st;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "io/files.h"
 #include "io/tensorfile.h"
 
 static const cli_command convert_cmd = {
@@ -23,7 +24,8 @@ static mv_status convert_file(const char *in, const char *out, mv_dtype to) {
     mv_st_writer *w = NULL;
     float *buf = NULL;
     size_t cap = 0;
-    mv_status s = mv_st_writer_open(&w, out);
+    mv_status s = mv_make_parent_dirs(out);
+    if (!s) s = mv_st_writer_open(&w, out);
     for (int i = 0; !s && i < f.meta_count; i++) s = mv_st_writer_meta(w, f.meta_keys[i], f.meta_vals[i]);
     for (int i = 0; !s && i < f.count; i++) {
         const mv_tensor_view *t = &f.tensors[i];

@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "io/dataset.h"
+#include "io/files.h"
 #include "io/tensorfile.h"
 #include "models/autoencoder.h"
 
@@ -129,7 +130,7 @@ static mv_status run(const encode_opts *o) {
     for (int l = 1; l < ae->L; l++)
         if (!r.spill[l]) s = mv_fail(MV_ERR_IO, "cannot create a temporary file: %s", strerror(errno));
     if (!s && (!r.patches || !r.lat || !r.lat0 || !r.bf)) s = mv_fail(MV_ERR_NOMEM, "out of memory");
-    if (s || (s = mv_st_writer_open(&r.w, o->out))) goto fail;
+    if (s || (s = mv_make_parent_dirs(o->out)) || (s = mv_st_writer_open(&r.w, o->out))) goto fail;
     if ((s = write_meta(r.w, ae, &r.d, o->data))) goto fail;
     for (int l = 0; l < ae->L && !s; l++) {
         char name[16];

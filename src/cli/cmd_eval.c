@@ -4,10 +4,11 @@
 
 static const cli_command eval_cmd = {
     "eval",
-    "usage: millivid eval --ae FILE --data TESTDIR --method NAME=DIT_FILE [--method ...] --context C\n"
-    "                     --out DIR [options]\n"
+    "usage: millivid eval --ae FILE --data TESTDIR --method NAME=DIT_FILE [--method ...] --out DIR [options]\n"
     "  every test video and method: the same ground-truth context, rollout with the ground-truth\n"
-    "  actions, level-0 decode, per-frame PSNR / SSIM; bounds 'autoencoded' and 'random'.\n",
+    "  actions, level-0 decode, per-frame PSNR / SSIM; bounds 'autoencoded', 'random' (another test\n"
+    "  video) and 'hold_last' (the last context frame, held); revisit averages over all revisits and\n"
+    "  over those within a method's reach.\n",
     "  outputs: DIR/metrics.json, summary.md, plot_psnr.svg, plot_ssim.svg, report.html, videos/,\n"
     "  cache/ (a killed evaluation resumes where it stopped)\n"};
 
@@ -36,8 +37,8 @@ static int parse_opts(int argc, char **argv, mv_eval_params *p, int *threads) {
                        .required = 1),
         CLI_OPT_LIST("--method", "NAME=FILE", &methods,
                      "a DiT checkpoint (kind millivid, framepack or fullres from the file)", .required = 1),
-        CLI_OPT_INT("--context", "C", &p->context, 1, 1 << 24, "context frames given to every method (required)",
-                    .required = 1),
+        CLI_OPT_INT("--context", "C", &p->context, 1, 1 << 24,
+                    "context frames given to every method [the MilliVid reach + 1 of the checkpoints: mini 86]"),
         CLI_OPT_STRING("--out", "DIR", &p->out_dir, "output folder", .required = 1),
         CLI_OPT_INT("--videos", "N", &p->videos, 1, 1 << 24, "evaluate the first N test videos [all]"),
         CLI_OPT_INT("--frames", "T", &p->frames, 2, 1 << 24, "roll out to frame T [the video length]"),

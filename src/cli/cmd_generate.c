@@ -16,6 +16,7 @@
 #include "core/config.h"
 #include "core/gemm.h"
 #include "io/dataset.h"
+#include "io/files.h"
 #include "io/image.h"
 #include "io/video.h"
 #include "models/autoencoder.h"
@@ -32,7 +33,7 @@ typedef struct {
 
 static const cli_command generate_cmd = {
     "generate",
-    "usage: millivid generate --ae FILE --dit FILE --method M --data DIR --video I --context C\n"
+    "usage: millivid generate --ae FILE --dit FILE --method M --data DIR --video I [--context C]\n"
     "                         --frames T --out OUT.mp4 [options]\n",
     NULL};
 
@@ -45,8 +46,8 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
                        .required = 1),
         CLI_OPT_STRING("--data", "DIR", &o->data, "data set holding the context frames (and actions)", .required = 1),
         CLI_OPT_INT("--video", "I", &o->video, 0, 1 << 30, "video index in the data set", .required = 1),
-        CLI_OPT_INT("--context", "C", &o->context, 1, 1 << 30, "ground-truth context frames (frames 0..C-1)",
-                    .required = 1),
+        CLI_OPT_INT("--context", "C", &o->context, 1, 1 << 30,
+                    "ground-truth context frames 0..C-1 [the MilliVid reach + 1 of the checkpoint: mini 86]"),
         CLI_OPT_INT("--frames", "T", &o->frames, 1, 1 << 30, "length of the output video (C context + T-C generated)",
                     .required = 1),
         CLI_OPT_STRING("--out", "OUT.mp4", &o->out, "output video (20 fps)", .required = 1),
@@ -147,7 +148,7 @@ fail:
 /* ---------------------------------------------------------------- the run */
 
 typedef struct {
-    const gen_opts *o;
+    gen_opts *o;
     mv_ae ae;
     mv_ae_work *work;
     mv_dit dit;
@@ -209,6 +210,7 @@ static mv_status load(gen_run *g) {
     const gen_opts *o = g->o;
     MV_TRY(mv_method_from_string(o->method, &g->method));
     MV_TRY(mv_dit_load(&g->dit, o->dit, &g->meta));
+    if (!o->context) g->o->context = mv_config_reach(&g->meta.config) + 1; /* the evaluation context */
     if (strcmp(g->meta.variant, mv_method_name(g->method)))
         return mv_fail(MV_ERR_ARG, "%s: checkpoint was trained for method '%s', not --method %s", o->dit,
                        g->meta.variant, mv_method_name(g->method));
@@ -266,8 +268,6 @@ static mv_status generate(gen_run *g) {
     g->img = mv_alloc((size_t)S * S * 3 * sizeof(float));
     g->rgb = malloc((size_t)S * S * 3);
     if (!g->dec_lat || !g->dec_out || !g->img || !g->rgb) return mv_fail(MV_ERR_NOMEM, "out of memory");
-    if (o->png_dir && mkdir(o->png_dir, 0755) && errno != EEXIST)
-        return mv_fail(MV_ERR_IO, "%s: cannot create: %s", o->png_dir, strerror(errno));
     MV_TRY(encode_context(g));
     mv_rollout_params p;
     mv_rollout_params_init(&p);
@@ -291,6 +291,8 @@ static mv_status generate(gen_run *g) {
             g->method == MV_METHOD_FRAMEPACK ? 1 : g->sched.nsteps,
             g->method == MV_METHOD_FRAMEPACK ? g->dit.fp_tokens : g->sched.tokens_per_step_max, p.sample_steps,
             p.use_cache && g->dit.context_cache ? " (context cache)" : "", p.guidance);
+    if (o->png_dir) MV_TRY(mv_make_dirs(o->png_dir));
+    MV_TRY(mv_make_parent_dirs(o->out));
     MV_TRY(mv_video_writer_open(&g->vw, o->out, S, S, 20, 18));
     for (int f = 0; f < o->context; f++) MV_TRY(put_frame(g, f, mv_dataset_frame(&g->data, o->video, f)));
     mv_progress_start(&g->prog, "generate", total, "step");

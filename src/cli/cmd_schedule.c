@@ -22,7 +22,7 @@ int cmd_schedule(int argc, char **argv) {
         CLI_OPT_LIST("--set", "k=v", &sets,
                      "override a config key, e.g. --set millivid.windows=[1,4,16,64] (repeatable)"),
         CLI_OPT_INT("--context", "C", &context, 0, 1 << 24,
-                    "ground-truth context frames 0..C-1 (default eval.context of the config)"),
+                    "ground-truth context frames 0..C-1 (default: eval.context, or the MilliVid reach + 1)"),
         CLI_OPT_INT("--frames", "T", &frames, 1, 1 << 24, "roll out up to frame T-1 (default eval.frames of the config)"),
         CLI_OPT_FLAG("--json", &json, "machine-readable output: every step of every chunk, absolute frames"),
     };
@@ -37,7 +37,7 @@ int cmd_schedule(int argc, char **argv) {
     for (int k = 0; k < sets.n; k++)
         if (mv_config_set(&c, sets.item[k]) != MV_OK) goto done;
     if (mv_config_validate(&c) != MV_OK) goto done;
-    if (context < 0) context = c.context_frames;
+    if (context < 0) context = mv_config_eval_context(&c);
     if (frames < 0) frames = c.video_frames;
     if (mv_schedule_build(&s, m, &c) != MV_OK) goto done;
     if (json ? mv_schedule_write_json(stdout, &s, context, frames) != MV_OK

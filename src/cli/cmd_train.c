@@ -1,12 +1,14 @@
 /* millivid train: train a video DiT on encoded latents (OFFICIAL_MODULES.md §2, §3.3, §4.2).
  * --method millivid | fullres: the universal model, one schedule step per sample (teacher forcing);
  * --method framepack: the FramePack model on clips of level-0 latents. Batches come from
- * src/models/dit_train.c, drawn from Philox stream (seed, step) only, so --resume is exact.
+ * src/models/dit_train.c, sample i of step s drawn from Philox stream (seed, s, i) only, so --resume is
+ * exact and `mpirun -np N` ranks (train_common.h) split the same global batch.
  * Optimizer (nn/optim.h): Muon on the 2-D linear weights + AdamW on the rest, as the paper (default), or
  * AdamW on everything; weight decay from the config; lr * min(step / warmup, 1) then constant; no
  * gradient clipping (as official). */
 
 #include "train_common.h"
+#include "core/dist.h"
 #include "io/dataset.h"
 #include "models/checkpoint.h"
 #include "models/dit.h"
@@ -102,9 +104,11 @@ static mv_status init_run(const train_opts *o, train_run *r) {
     return MV_OK;
 }
 
-static mv_status train_step(void *user, long step, float *loss) {
+static mv_status train_step(void *user, long step, float *loss, double *weight) {
     train_run *r = user;
-    return mv_dit_train_step(&r->tr, r->pos.seed, step, loss);
+    MV_TRY(mv_dit_train_step(&r->tr, r->pos.seed, step, loss));
+    *weight = (double)r->tr.loss_count;
+    return MV_OK;
 }
 
 static void log_line(void *user, char *buf, size_t cap, long done, float loss, float lr) {
@@ -120,7 +124,7 @@ static mv_status save_run(void *user, long step) {
 static void status_line(void *user, char *buf, size_t cap, double ema, long run_steps, double seconds) {
     train_run *r = user;
     snprintf(buf, cap, "loss %.4f  %.2f steps/s  %.0f tokens/s", ema, run_steps / seconds,
-             run_steps * (double)r->tr.B * r->tr.T / seconds);
+             run_steps * (double)r->cfg.dit_batch * r->tr.T / seconds);
 }
 
 static mv_status train_loop(train_run *r) {
@@ -131,52 +135,81 @@ static mv_status train_loop(train_run *r) {
     return train_common_loop(&r->o->t, &d);
 }
 
+/* Everything before the loop: config, data, model (new, --init or --resume) and batch buffers for this
+ * rank's share of the batch. */
+static mv_status setup(void *user) {
+    train_run *r = user;
+    const train_opts *o = r->o;
+    MV_TRY(mv_method_from_string(o->method, &r->method));
+    MV_TRY(train_common_config(&o->t, &r->cfg, &r->cfg.dit_batch, &r->cfg.dit_lr, &r->cfg.dit_checkpoint_every));
+    mv_dit_kind kind = r->method == MV_METHOD_FRAMEPACK ? MV_DIT_FRAMEPACK : MV_DIT_UNIVERSAL;
+    MV_TRY(mv_schedule_build(&r->sched, r->method, &r->cfg));
+    MV_TRY(mv_dataset_open(&r->data, o->data));
+    MV_TRY(mv_latents_open(&r->lat, o->latents, &r->cfg, r->method == MV_METHOD_MILLIVID ? r->cfg.levels : 1));
+    MV_TRY(mv_dit_create(&r->model, &r->cfg, kind, 1));
+    if (o->t.resume && o->init)
+        return mv_fail(MV_ERR_ARG, "--resume and --init exclude each other (--resume continues %s itself)", o->t.out);
+    if (o->t.resume) {
+        MV_TRY(resume_run(o, r));
+    } else {
+        MV_TRY(train_common_fresh(&o->t, &r->pos));
+        if (o->init)
+            MV_TRY(init_run(o, r));
+        else
+            mv_dit_init_weights(&r->model, r->pos.seed);
+    }
+    if (r->pos.start >= o->t.steps)
+        return mv_fail(MV_ERR_ARG, "%s is already at step %ld (>= --steps %d): nothing to do", o->t.out,
+                       r->pos.start, o->t.steps);
+    int first, count;
+    train_common_share(r->cfg.dit_batch, &first, &count);
+    MV_TRY(mv_dit_trainer_init(&r->tr, &r->model, &r->sched, &r->lat, (const float *)r->data.actions.data,
+                               r->data.videos, r->data.frames_per_video, count));
+    r->tr.first = first;
+    return MV_OK;
+}
+
+/* The identity of the training data: the data set and the latents (shapes, autoencoder hash, first and
+ * last frame of every video at every level). */
+static uint64_t data_hash(const train_run *r) {
+    uint64_t h = train_common_data_hash(TRAIN_HASH_INIT, &r->data);
+    h = train_common_hash(h, r->lat.ae_hash, strlen(r->lat.ae_hash));
+    for (int l = 0; l < r->lat.levels; l++) {
+        const mv_tensor_view *t = r->lat.level[l];
+        size_t frame = t->nbytes / ((size_t)t->shape[0] * t->shape[1]);
+        h = train_common_hash(h, t->shape, sizeof t->shape);
+        for (int v = 0; v < r->lat.videos; v++) {
+            const char *base = (const char *)t->data + (size_t)v * t->shape[1] * frame;
+            h = train_common_hash(h, base, frame);
+            h = train_common_hash(h, base + (t->shape[1] - 1) * frame, frame);
+        }
+    }
+    return h;
+}
+
 static mv_status run(const train_opts *o) {
     train_run r;
     memset(&r, 0, sizeof r);
     r.o = o;
-    mv_status s;
-    if ((s = mv_method_from_string(o->method, &r.method))) return s;
-    if ((s = train_common_config(&o->t, &r.cfg, &r.cfg.dit_batch, &r.cfg.dit_lr, &r.cfg.dit_checkpoint_every)))
-        return s;
-    mv_dit_kind kind = r.method == MV_METHOD_FRAMEPACK ? MV_DIT_FRAMEPACK : MV_DIT_UNIVERSAL;
-    if ((s = mv_schedule_build(&r.sched, r.method, &r.cfg))) goto fail;
-    if ((s = mv_dataset_open(&r.data, o->data))) goto fail;
-    if ((s = mv_latents_open(&r.lat, o->latents, &r.cfg, r.method == MV_METHOD_MILLIVID ? r.cfg.levels : 1)))
-        goto fail;
-    if ((s = mv_dit_create(&r.model, &r.cfg, kind, 1))) goto fail;
-    if (o->t.resume && o->init) {
-        s = mv_fail(MV_ERR_ARG, "--resume and --init exclude each other (--resume continues %s itself)", o->t.out);
-        goto fail;
+    mv_status s = train_common_setup(setup, &r);
+    if (!s && mv_dist_size() > 1)
+        s = train_common_check_same(&o->t, &r.cfg, mv_method_name(r.method), data_hash(&r), &r.model.params, &r.pos);
+    if (s) goto fail;
+    if (mv_dist_rank() == 0) {
+        char *js = mv_config_to_json(&r.cfg);
+        fprintf(stderr, "configuration:\n%s\n", js ? js : "?");
+        free(js);
+        fprintf(stderr,
+                "%s (%s model): %zu parameters, batch %d x %d tokens, ~%.0f MB of activations\n"
+                "latents: %s (%d videos x %d frames, ae %s), steps %ld -> %d, %d ranks x %d threads\n",
+                mv_method_name(r.method), mv_dit_kind_name(r.model.kind), r.model.params.total, r.cfg.dit_batch,
+                r.tr.T, mv_dit_trainer_bytes(&r.tr) / 1e6 + r.model.params.total * 16e-6, o->latents, r.lat.videos,
+                r.lat.frames, r.lat.ae_hash[0] ? r.lat.ae_hash : "unknown", r.pos.start, o->t.steps,
+                mv_dist_size(), mv_get_threads());
+        if (mv_dist_size() > 1)
+            fprintf(stderr, "data parallel: rank 0 of %d trains samples [0, %d) of each batch of %d\n",
+                    mv_dist_size(), r.tr.B, r.cfg.dit_batch);
     }
-    if (o->t.resume) {
-        if ((s = resume_run(o, &r))) goto fail;
-    } else {
-        if ((s = train_common_fresh(&o->t, &r.pos))) goto fail;
-        if (o->init) {
-            if ((s = init_run(o, &r))) goto fail;
-        } else {
-            mv_dit_init_weights(&r.model, r.pos.seed);
-        }
-    }
-    if (r.pos.start >= o->t.steps) {
-        s = mv_fail(MV_ERR_ARG, "%s is already at step %ld (>= --steps %d): nothing to do", o->t.out, r.pos.start,
-                    o->t.steps);
-        goto fail;
-    }
-    if ((s = mv_dit_trainer_init(&r.tr, &r.model, &r.sched, &r.lat, (const float *)r.data.actions.data, r.data.videos,
-                                 r.data.frames_per_video, r.cfg.dit_batch))) {
-        goto fail;
-    }
-    char *js = mv_config_to_json(&r.cfg);
-    fprintf(stderr, "configuration:\n%s\n", js ? js : "?");
-    free(js);
-    fprintf(stderr,
-            "%s (%s model): %zu parameters, batch %d x %d tokens, ~%.0f MB of activations\n"
-            "latents: %s (%d videos x %d frames, ae %s), steps %ld -> %d, %d threads\n",
-            mv_method_name(r.method), mv_dit_kind_name(kind), r.model.params.total, r.tr.B, r.tr.T,
-            mv_dit_trainer_bytes(&r.tr) / 1e6 + r.model.params.total * 16e-6, o->latents, r.lat.videos,
-            r.lat.frames, r.lat.ae_hash[0] ? r.lat.ae_hash : "unknown", r.pos.start, o->t.steps, mv_get_threads());
     s = train_loop(&r);
 fail:
     mv_dit_trainer_free(&r.tr);
@@ -189,7 +222,8 @@ fail:
 
 int cmd_train(int argc, char **argv) {
     train_opts o;
-    int rc = parse_opts(argc, argv, &o);
-    if (rc) return rc < 0 ? 0 : rc;
+    if (mv_dist_init()) return 1;
+    int rc = train_common_parsed(parse_opts(argc, argv, &o));
+    if (rc) return rc;
     return run(&o) == MV_OK ? 0 : 1;
 }

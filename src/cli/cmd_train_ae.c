@@ -1,6 +1,7 @@
 /* millivid train-ae: train the hierarchical autoencoder (OFFICIAL_MODULES.md §1.5) on random frames of a
- * data set. Each step draws, from Philox stream (seed, step) only, B (video, frame, kept level) triples,
- * so a resumed run sees exactly the batches of an uninterrupted one. Loss = MSE over all pyramid
+ * data set. Each step draws B (video, frame, kept level) triples, triple i from Philox stream
+ * (seed, step, i) only, so a resumed run sees exactly the batches of an uninterrupted one, and
+ * `mpirun -np N` ranks (train_common.h) split the same global batch. Loss = MSE over all pyramid
  * patches weighted by 4^level. The paper adds 0.05 x LPIPS(VGG); we leave it out because LPIPS needs
  * pretrained VGG weights that this project cannot download (and no cheap substitute keeps the twin test
  * exact). AdamW (betas 0.9/0.999, eps 1e-8, weight decay from the config on every tensor) with
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "train_common.h"
+#include "core/dist.h"
 #include "core/rng.h"
 #include "io/dataset.h"
 #include "models/autoencoder.h"
@@ -50,6 +52,7 @@ typedef struct {
     mv_dataset data;
     mv_ae_work *work;
     train_position pos;
+    int first, B;   /* this rank's samples [first, first + B) of each global batch */
     float *patches; /* [B, T, 3P^2] */
     uint8_t *frames;/* [B, H, W, 3] */
     int *keep;      /* [B] */
@@ -75,26 +78,30 @@ static mv_status resume_run(const train_opts *o, train_run *r, mv_ae_variant var
     return s;
 }
 
-/* The batch of step `step`: B random (video, frame, kept level) from Philox stream (seed, step). */
-static void draw_batch(train_run *r, long step, int B) {
+/* This rank's samples of step `step`: sample i of the global batch is a random (video, frame, kept
+ * level) from Philox stream (seed, step, i). */
+static void draw_batch(train_run *r, long step) {
     mv_rng base, g;
     mv_rng_init(&base, r->pos.seed);
     g = mv_rng_fork(&base, 1000003ull + (uint64_t)step);
     size_t fb = (size_t)r->data.size * r->data.size * 3;
-    for (int b = 0; b < B; b++) {
-        int v = (int)mv_rng_below(&g, (uint32_t)r->data.videos);
-        int t = (int)mv_rng_below(&g, (uint32_t)r->data.frames_per_video);
-        r->keep[b] = (int)mv_rng_below(&g, (uint32_t)r->ae.L);
+    for (int b = 0; b < r->B; b++) {
+        mv_rng gi = mv_rng_fork(&g, (uint64_t)(r->first + b));
+        int v = (int)mv_rng_below(&gi, (uint32_t)r->data.videos);
+        int t = (int)mv_rng_below(&gi, (uint32_t)r->data.frames_per_video);
+        r->keep[b] = (int)mv_rng_below(&gi, (uint32_t)r->ae.L);
         memcpy(r->frames + b * fb, mv_dataset_frame(&r->data, v, t), fb);
     }
-    mv_ae_pyramid_u8(&r->ae, r->work, r->patches, r->frames, B);
+    mv_ae_pyramid_u8(&r->ae, r->work, r->patches, r->frames, r->B);
 }
 
-/* Draws the batch of step `step` and returns its loss (gradients accumulated). */
-static mv_status train_step(void *user, long step, float *loss) {
+/* Draws this rank's share of step `step` and returns its loss (gradients accumulated); the loss is a
+ * mean over samples. */
+static mv_status train_step(void *user, long step, float *loss, double *weight) {
     train_run *r = user;
-    draw_batch(r, step, r->cfg.ae_batch);
-    *loss = mv_ae_train_step(&r->ae, r->work, r->patches, r->keep, r->cfg.ae_batch, r->loss_levels);
+    draw_batch(r, step);
+    *loss = mv_ae_train_step(&r->ae, r->work, r->patches, r->keep, r->B, r->loss_levels);
+    *weight = r->B;
     return MV_OK;
 }
 
@@ -122,61 +129,71 @@ static mv_status train_loop(train_run *r) {
     train_loop_def d = {.label = "train-ae", .params = &r->ae.params, .lr = r->cfg.ae_lr,
                         .warmup = r->cfg.ae_warmup, .ckpt_every = r->cfg.ae_checkpoint_every,
                         .weight_decay = r->cfg.weight_decay, .pos = r->pos, .user = r, .step = train_step,
-                        .log_line = log_line, .save = save_run, .status = status_line};
+                        .log_line = log_line, .save = save_run, .status = status_line, .stats = r->loss_levels,
+                        .nstats = r->ae.L};
     return train_common_loop(&r->o->t, &d);
+}
+
+/* Everything before the loop: config, data, model (new or --resume) and buffers for this rank's share
+ * of the batch. */
+static mv_status setup(void *user) {
+    train_run *r = user;
+    const train_opts *o = r->o;
+    mv_ae_variant variant = MV_AE_ADAPTIVE;
+    MV_TRY(train_common_config(&o->t, &r->cfg, &r->cfg.ae_batch, &r->cfg.ae_lr, &r->cfg.ae_checkpoint_every));
+    if (o->variant) MV_TRY(mv_ae_variant_parse(o->variant, &variant));
+    MV_TRY(mv_dataset_open(&r->data, o->data));
+    if (r->data.size != r->cfg.image_size)
+        return mv_fail(MV_ERR_SHAPE, "%s: frames are %dx%d but config '%s' expects image_size %d", o->data,
+                       r->data.size, r->data.size, r->cfg.preset, r->cfg.image_size);
+    if (o->t.resume) {
+        MV_TRY(resume_run(o, r, variant));
+        if (r->pos.start >= o->t.steps)
+            return mv_fail(MV_ERR_ARG, "%s is already at step %ld (>= --steps %d): nothing to do", o->t.out,
+                           r->pos.start, o->t.steps);
+        MV_INFO("resuming %s at step %ld", o->t.out, r->pos.start);
+    } else {
+        MV_TRY(train_common_fresh(&o->t, &r->pos));
+        MV_TRY(mv_ae_create(&r->ae, &r->cfg, variant, 1));
+        mv_ae_init_weights(&r->ae, r->pos.seed);
+    }
+    train_common_share(r->cfg.ae_batch, &r->first, &r->B);
+    int B = r->B;
+    double need = mv_ae_work_bytes(&r->ae, B, 1) + r->ae.params.total * 16.0;
+    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (have > 0 && need > 0.9 * have)
+        return mv_fail(MV_ERR_NOMEM, "batch %d needs about %.1f GB but this machine has %.1f GB: use a smaller --batch",
+                       B, need / 1e9, have / 1e9);
+    MV_TRY(mv_ae_work_create(&r->work, &r->ae, B, 1));
+    r->patches = malloc((size_t)B * r->ae.T * r->ae.PD * sizeof(float));
+    r->frames = malloc((size_t)B * r->ae.H * r->ae.H * 3);
+    r->keep = malloc((size_t)B * sizeof(int));
+    if (!r->patches || !r->frames || !r->keep) return mv_fail(MV_ERR_NOMEM, "out of memory");
+    return MV_OK;
 }
 
 static mv_status run(const train_opts *o) {
     train_run r;
     memset(&r, 0, sizeof r);
     r.o = o;
-    mv_ae_variant variant = MV_AE_ADAPTIVE;
-    mv_status s;
-    if ((s = train_common_config(&o->t, &r.cfg, &r.cfg.ae_batch, &r.cfg.ae_lr, &r.cfg.ae_checkpoint_every)))
-        return s;
-    if (o->variant && (s = mv_ae_variant_parse(o->variant, &variant))) return s;
-    if ((s = mv_dataset_open(&r.data, o->data))) return s;
-    if (r.data.size != r.cfg.image_size) {
-        s = mv_fail(MV_ERR_SHAPE, "%s: frames are %dx%d but config '%s' expects image_size %d", o->data,
-                    r.data.size, r.data.size, r.cfg.preset, r.cfg.image_size);
-        goto fail;
+    mv_status s = train_common_setup(setup, &r);
+    if (!s && mv_dist_size() > 1)
+        s = train_common_check_same(&o->t, &r.cfg, mv_ae_variant_name(r.ae.variant),
+                                    train_common_data_hash(TRAIN_HASH_INIT, &r.data), &r.ae.params, &r.pos);
+    if (s) goto fail;
+    if (mv_dist_rank() == 0) {
+        char *js = mv_config_to_json(&r.cfg);
+        fprintf(stderr, "configuration:\n%s\n", js ? js : "?");
+        free(js);
+        fprintf(stderr, "autoencoder %s: %zu parameters, %d tokens per frame, batch %d, ~%.0f MB of memory\n"
+                        "data: %s (%d videos x %d frames), steps %ld -> %d, %d ranks x %d threads\n",
+                mv_ae_variant_name(r.ae.variant), r.ae.params.total, r.ae.T, r.cfg.ae_batch,
+                (mv_ae_work_bytes(&r.ae, r.B, 1) + r.ae.params.total * 16.0) / 1e6, o->data, r.data.videos,
+                r.data.frames_per_video, r.pos.start, o->t.steps, mv_dist_size(), mv_get_threads());
+        if (mv_dist_size() > 1)
+            fprintf(stderr, "data parallel: rank 0 of %d trains samples [0, %d) of each batch of %d\n",
+                    mv_dist_size(), r.B, r.cfg.ae_batch);
     }
-    if (o->t.resume) {
-        if ((s = resume_run(o, &r, variant))) goto fail;
-        if (r.pos.start >= o->t.steps) {
-            s = mv_fail(MV_ERR_ARG, "%s is already at step %ld (>= --steps %d): nothing to do", o->t.out, r.pos.start,
-                        o->t.steps);
-            goto fail;
-        }
-        MV_INFO("resuming %s at step %ld", o->t.out, r.pos.start);
-    } else {
-        if ((s = train_common_fresh(&o->t, &r.pos))) goto fail;
-        if ((s = mv_ae_create(&r.ae, &r.cfg, variant, 1))) goto fail;
-        mv_ae_init_weights(&r.ae, r.pos.seed);
-    }
-    int B = r.cfg.ae_batch;
-    double need = mv_ae_work_bytes(&r.ae, B, 1) + r.ae.params.total * 16.0;
-    double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    if (have > 0 && need > 0.9 * have) {
-        s = mv_fail(MV_ERR_NOMEM, "batch %d needs about %.1f GB but this machine has %.1f GB: use a smaller --batch",
-                    B, need / 1e9, have / 1e9);
-        goto fail;
-    }
-    if ((s = mv_ae_work_create(&r.work, &r.ae, B, 1))) goto fail;
-    r.patches = malloc((size_t)B * r.ae.T * r.ae.PD * sizeof(float));
-    r.frames = malloc((size_t)B * r.ae.H * r.ae.H * 3);
-    r.keep = malloc((size_t)B * sizeof(int));
-    if (!r.patches || !r.frames || !r.keep) {
-        s = mv_fail(MV_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    char *js = mv_config_to_json(&r.cfg);
-    fprintf(stderr, "configuration:\n%s\n", js ? js : "?");
-    free(js);
-    fprintf(stderr, "autoencoder %s: %zu parameters, %d tokens per frame, batch %d, ~%.0f MB of memory\n"
-                    "data: %s (%d videos x %d frames), steps %ld -> %d, %d threads\n",
-            mv_ae_variant_name(r.ae.variant), r.ae.params.total, r.ae.T, B, need / 1e6, o->data, r.data.videos,
-            r.data.frames_per_video, r.pos.start, o->t.steps, mv_get_threads());
     s = train_loop(&r);
 fail:
     free(r.patches);
@@ -190,7 +207,8 @@ fail:
 
 int cmd_train_ae(int argc, char **argv) {
     train_opts o;
-    int rc = parse_opts(argc, argv, &o);
-    if (rc) return rc < 0 ? 0 : rc;
+    if (mv_dist_init()) return 1;
+    int rc = train_common_parsed(parse_opts(argc, argv, &o));
+    if (rc) return rc;
     return run(&o) == MV_OK ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 /* `millivid world`: generate a Loopcraft data set (train split or loop-biased test split). */
 #include "cli.h"
+#include "core/config.h"
 #include "world/world.h"
 
 static const cli_command world_cmd = {
@@ -24,7 +25,8 @@ static int world_parse(int argc, char **argv, mv_world_params *p) {
         CLI_OPT_INT("--size", "S", &p->size, 8, 256, "frame size, a multiple of 8 in [8, 256] (default 64)"),
         CLI_OPT_INT("--seed", "K", &seed, 0, 2147483647L, "data-set seed; video i uses its own world seed (default 0)"),
         CLI_OPT_INT("--context", "C", &p->context, 1, 100000,
-                    "test split: context length for the loop score (default 128)", .given = &ctx_set),
+                    "test split: context length for the loop score (default: the mini preset's evaluation\n"
+                    "context, its MilliVid reach + 1 = 86)", .given = &ctx_set),
         CLI_OPT_INT("--candidates", "N", &p->candidates, 1, 100000,
                     "test split: candidate walks per video (default 100)", .given = &cand_set),
         CLI_OPT_DOUBLE("--keep-fraction", "F", &p->keep_fraction, 1e-9, 1.0,
@@ -43,6 +45,14 @@ static int world_parse(int argc, char **argv, mv_world_params *p) {
     if (!p->test_split && (ctx_set || cand_set || keep_set))
         return mv_fail(MV_ERR_ARG, "--context, --candidates and --keep-fraction only apply to --split test"), 2;
     if (p->size % 8) return mv_fail(MV_ERR_ARG, "--size must be a multiple of 8, got %d", p->size), 2;
+    if (p->test_split && !ctx_set) { /* the cut `millivid eval` gives by default */
+        mv_config c;
+        if (mv_config_load(&c, "mini")) return 2;
+        p->context = mv_config_eval_context(&c);
+        if (p->context >= p->frames)
+            return mv_fail(MV_ERR_ARG, "--split test: the default context (%d frames, the mini preset's MilliVid reach "
+                           "+ 1) needs --frames above %d; give --frames or --context", p->context, p->context), 2;
+    }
     return mv_world_params_check(p) ? 2 : 0;
 }
 

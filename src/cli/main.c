@@ -1,7 +1,9 @@
 /* Entry point: dispatches subcommands, prints usage and errors. The only place that exits. */
 #include "cli.h"
+#include "core/dist.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <unistd.h>
 #include <math.h>
 
@@ -19,6 +21,7 @@ static const struct {
     {"train", cmd_train, "train a video DiT (--method millivid|framepack|fullres)"},
     {"generate", cmd_generate, "roll out a video from a context and actions"},
     {"eval", cmd_eval, "the paper's evaluation protocol + HTML report"},
+    {"probe", cmd_probe, "quick memory probe: recall at revisits vs hold-last (JSON)"},
     {"compare", cmd_compare, "per-frame PSNR / SSIM between two frame arrays"},
     {"info", cmd_info, "describe a checkpoint, .npy file or data set"},
     {"convert", cmd_convert, "rewrite a checkpoint in bf16 / f16 / f32 (metadata kept)"},
@@ -35,6 +38,9 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* Past a file-size limit (ulimit -f) a write would raise SIGXFSZ and kill the process before it
+     * could remove its temporary files; ignored, the write fails with EFBIG and the error path runs. */
+    signal(SIGXFSZ, SIG_IGN);
     /* OpenMP threads that spin while waiting make a shared 2-core machine crawl (measured: 40 AE
      * training steps took 2:51 with the default policy, 0:15 with passive). libgomp reads the policy
      * before main runs, so set it and start again once; an explicit OMP_WAIT_POLICY is respected. */
@@ -58,6 +64,7 @@ int main(int argc, char **argv) {
         int rc = commands[i].fn(argc - 1, argv + 1);
         if (rc != 0 && mv_last_error()[0])
             fprintf(stderr, "millivid %s: error: %s\n", commands[i].name, mv_last_error());
+        mv_dist_finalize(rc != 0); /* leaves the MPI job of a training command started by mpirun */
         return rc == 0 ? 0 : (rc > 0 && rc < 126 ? rc : 1);
     }
     fprintf(stderr, "millivid: error: unknown command '%s' (see millivid --help)\n", argv[1]);

@@ -2,6 +2,8 @@
  * against a command's table, and the options part of its --help printed from the same table. */
 #include "cli.h"
 
+#include <omp.h>
+
 #define CLI_HELP_COLUMN 22 /* "--name ARG" is padded to this width in --help */
 #define CLI_MAX_OPTIONS 64
 
@@ -11,10 +13,22 @@ static const cli_option *cli_find(const cli_option *opts, int n, const char *nam
     return NULL;
 }
 
+/* More threads than cores only makes the threads queue for the cores (1024 threads on 2 cores ran 24x
+ * slower than 1): every --threads is capped at the cores this process may run on, with a warning. */
+static void cli_cap_threads(int *n) {
+    int cores = omp_get_num_procs();
+    if (*n <= cores) return;
+    MV_WARN("--threads %d: only %d cores are available, using %d threads", *n, cores, cores);
+    *n = cores;
+}
+
 /* Stores the value v of option o (o->kind is not CLI_FLAG). */
 static mv_status cli_store(const cli_option *o, const char *v) {
     switch (o->kind) {
-    case CLI_INT: return cli_int(o->name, v, (long)o->lo, (long)o->hi, o->out.i);
+    case CLI_INT:
+        MV_TRY(cli_int(o->name, v, (long)o->lo, (long)o->hi, o->out.i));
+        if (!strcmp(o->name, "--threads")) cli_cap_threads(o->out.i);
+        return MV_OK;
     case CLI_DOUBLE: return cli_double(o->name, v, o->lo, o->hi, o->out.d);
     case CLI_STRING: *o->out.s = v; return MV_OK;
     case CLI_LIST:

@@ -1,10 +1,13 @@
 /* Shared pieces of `millivid train` and `millivid train-ae` (see train_common.h). */
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "train_common.h"
+#include "core/dist.h"
+#include "io/files.h"
 #include "core/gemm.h"
 #include "models/checkpoint.h"
 #include "nn/nn.h"
@@ -17,29 +20,99 @@ void train_common_defaults(train_common_opts *t) {
     t->seed = 1;
 }
 
+int train_common_parsed(int rc) {
+    if (mv_dist_rank() > 0) mv_set_log_level(MV_LOG_ERROR);
+    if (mv_dist_agree(rc == 0 ? MV_OK : MV_ERR_ARG) == MV_OK) return 0;
+    return rc < 0 ? 0 : 2;
+}
+
 mv_status train_common_config(const train_common_opts *t, mv_config *cfg, int *batch, double *lr, int *ckpt_every) {
-    mv_set_threads(t->threads);
+    int threads = t->threads, local = mv_dist_local_size();
+    /* A rank that sees every core of its node (not bound by mpirun) shares them with the node's ranks. */
+    if (threads <= 0 && local > 1 && omp_get_num_procs() >= sysconf(_SC_NPROCESSORS_ONLN))
+        threads = MV_MAX(1, omp_get_num_procs() / local);
+    mv_set_threads(threads);
     if (t->bf16) mv_set_matmul_precision(MV_MATMUL_BF16);
     MV_TRY(mv_config_load(cfg, t->config));
     for (int i = 0; i < t->sets.n; i++) MV_TRY(mv_config_set(cfg, t->sets.item[i]));
     if (t->have_batch) *batch = t->batch;
     if (t->have_lr) *lr = t->lr;
     if (t->ckpt_every) *ckpt_every = t->ckpt_every;
-    return mv_config_validate(cfg);
+    MV_TRY(mv_config_validate(cfg));
+    if (*batch < mv_dist_size())
+        return mv_fail(MV_ERR_ARG, "batch %d is smaller than the %d ranks: every rank needs at least one sample "
+                                   "(raise --batch or start fewer ranks)", *batch, mv_dist_size());
+    return MV_OK;
 }
 
-/* mkdir -p of the directory part of path. */
-static mv_status make_parent_dirs(const char *path) {
-    char dir[1024];
-    if ((size_t)snprintf(dir, sizeof dir, "%s", path) >= sizeof dir) return mv_fail(MV_ERR_ARG, "%s: path too long", path);
-    for (char *c = dir + 1; *c; c++) {
-        if (*c != '/') continue;
-        *c = 0;
-        if (mkdir(dir, 0777) && errno != EEXIST)
-            return mv_fail(MV_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
-        *c = '/';
+void train_common_share(int batch, int *first, int *count) {
+    int r = mv_dist_rank(), n = mv_dist_size();
+    *first = (int)((long)batch * r / n);
+    *count = (int)((long)batch * (r + 1) / n) - *first;
+}
+
+mv_status train_common_setup(mv_status (*setup)(void *user), void *user) {
+    mv_status s = mv_dist_rank() == 0 ? setup(user) : MV_OK;
+    if ((s = mv_dist_agree(s))) return s;
+    if (mv_dist_rank() > 0) s = setup(user);
+    return mv_dist_agree(s);
+}
+
+uint64_t train_common_hash(uint64_t h, const void *data, size_t n) {
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t train_common_data_hash(uint64_t h, const mv_dataset *d) {
+    int shape[3] = {d->videos, d->frames_per_video, d->size};
+    h = train_common_hash(h, shape, sizeof shape);
+    if (d->index_json) h = train_common_hash(h, d->index_json, strlen(d->index_json));
+    h = train_common_hash(h, d->actions.data, (size_t)d->videos * d->frames_per_video * 6 * sizeof(float));
+    size_t fb = (size_t)d->size * d->size * 3;
+    for (int v = 0; v < d->videos; v++) {
+        h = train_common_hash(h, mv_dataset_frame(d, v, 0), fb);
+        h = train_common_hash(h, mv_dataset_frame(d, v, d->frames_per_video - 1), fb);
     }
-    return MV_OK;
+    return h;
+}
+
+/* Hash of the weights, and with `all` of the optimizer moments and the position too. */
+static uint64_t state_hash(const mv_params *p, const train_position *pos, int all) {
+    uint64_t h = train_common_hash(TRAIN_HASH_INIT, p->data, p->total * sizeof(float));
+    if (!all) return h;
+    h = train_common_hash(h, p->m, p->total * sizeof(float));
+    h = train_common_hash(h, p->v, p->total * sizeof(float));
+    long at[4] = {pos->start, (long)pos->seed, (long)pos->optimizer, pos->warmup_start};
+    return train_common_hash(h, at, sizeof at);
+}
+
+mv_status train_common_check_same(const train_common_opts *t, const mv_config *cfg, const char *what,
+                                  uint64_t data_hash, const mv_params *p, const train_position *pos) {
+    if (mv_dist_size() == 1) return MV_OK;
+    static const char *const what_differs[3] = {"its configuration differs", "its data differs",
+                                                "its starting weights or optimizer state differ"};
+    static const char *const advice[3] = {
+        "start every rank with the same options, --set values and config file",
+        "every rank must read the same --data and --latents contents",
+        "every rank must resume the same checkpoint (a shared file system, or the same copy on every node)"};
+    mv_status s = MV_OK;
+    char *js = mv_config_to_json(cfg), opts[256];
+    if (!js) s = mv_fail(MV_ERR_NOMEM, "out of memory");
+    snprintf(opts, sizeof opts, "\n%s steps %d log-every %d bf16 %d", what, t->steps, t->log_every, t->bf16);
+    uint64_t mine[3], root[3];
+    mine[0] = train_common_hash(train_common_hash(TRAIN_HASH_INIT, js ? js : "", js ? strlen(js) : 0), opts,
+                                strlen(opts));
+    mine[1] = data_hash;
+    mine[2] = state_hash(p, pos, 1);
+    free(js);
+    memcpy(root, mine, sizeof root);
+    mv_dist_bcast(root, sizeof root, 0);
+    for (int i = 0; i < 3 && !s; i++)
+        if (mine[i] != root[i])
+            s = mv_fail(MV_ERR_ARG, "%s from rank 0's (hash %016llx, rank 0 has %016llx): %s", what_differs[i],
+                        (unsigned long long)mine[i], (unsigned long long)root[i], advice[i]);
+    return mv_dist_agree(s);
 }
 
 mv_status train_common_fresh(const train_common_opts *t, train_position *pos) {
@@ -51,7 +124,7 @@ mv_status train_common_fresh(const train_common_opts *t, train_position *pos) {
     MV_TRY(mv_ckpt_path(path, sizeof path, t->out, ".safetensors"));
     if (!t->force && access(path, F_OK) == 0)
         return mv_fail(MV_ERR_ARG, "%s exists: pass --resume to continue that run or --force to start over", path);
-    return make_parent_dirs(path);
+    return mv_make_parent_dirs(path);
 }
 
 mv_status train_common_resume(const train_common_opts *t, mv_params *p, long step, train_position *pos) {
@@ -92,48 +165,98 @@ mv_status train_common_save(const train_common_opts *t, const mv_params *p, cons
     return mv_ckpt_save(t->out, p, &meta, &ts);
 }
 
+/* Combines the ranks' step: the loss, stats and gradients become means over the global batch weighted by
+ * each rank's loss terms (weight), which is what one process computes for the whole batch up to
+ * floating-point summation order. Adds the seconds of the gradient all-reduce to *reduce_s. */
+static void reduce_step(const train_loop_def *d, float *loss, double weight, double *reduce_s) {
+    mv_params *p = d->params;
+    double sums[2 + TRAIN_MAX_STATS] = {weight, weight * *loss};
+    for (int i = 0; i < d->nstats; i++) sums[2 + i] = weight * d->stats[i];
+    mv_dist_allreduce_sum_f64(sums, 2 + d->nstats);
+    *loss = (float)(sums[1] / sums[0]);
+    for (int i = 0; i < d->nstats; i++) d->stats[i] = (float)(sums[2 + i] / sums[0]);
+    float scale = (float)(weight / sums[0]), *g = p->grad;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < p->total; i++) g[i] *= scale;
+    double t0 = mv_now();
+    mv_dist_allreduce_sum_f32(g, p->total);
+    *reduce_s += mv_now() - t0;
+}
+
+/* At a checkpoint with several ranks: rank 0's weights are the run's. Every rank compares its own with
+ * them (a hash); if any differs (an all-reduce that was not bit-identical on every rank, e.g. ranks with
+ * different thread counts), every rank takes rank 0's weights and optimizer moments, with a warning. */
+static void sync_weights(mv_params *p, long done) {
+    uint64_t mine = state_hash(p, NULL, 0), root = mine;
+    mv_dist_bcast(&root, sizeof root, 0);
+    double differs = mine != root;
+    mv_dist_allreduce_sum_f64(&differs, 1);
+    if (differs == 0) return;
+    MV_WARN("step %ld: the weights of %.0f rank(s) drifted from rank 0's (reductions not bit-identical on every "
+            "rank): continuing from rank 0's", done, differs);
+    float *bufs[3] = {p->data, p->m, p->v};
+    for (int i = 0; i < 3; i++) mv_dist_bcast(bufs[i], p->total * sizeof(float), 0);
+}
+
 mv_status train_common_loop(const train_common_opts *t, const train_loop_def *d) {
     mv_params *p = d->params;
     long start = d->pos.start;
+    int root = mv_dist_rank() == 0, ranks = mv_dist_size();
     FILE *log = NULL;
     mv_optimizer opt;
-    MV_TRY(mv_optimizer_init(&opt, p, d->pos.optimizer));
-    mv_status s = mv_ckpt_log_open(&log, t->out, t->resume ? start : -1);
-    if (s) {
-        mv_optimizer_free(&opt);
-        return s;
-    }
+    MV_ASSERT(d->nstats >= 0 && d->nstats <= TRAIN_MAX_STATS);
+    mv_status s = mv_optimizer_init(&opt, p, d->pos.optimizer);
+    if (!s && root) s = mv_ckpt_log_open(&log, t->out, t->resume ? start : -1);
+    if ((s = mv_dist_agree(s))) goto done;
     MV_INFO("optimizer %s, lr %g (warm-up %d steps from step %ld), weight decay %g", mv_optim_name(d->pos.optimizer),
             d->lr, d->warmup, d->pos.warmup_start, d->weight_decay);
-    mv_progress prog;
-    mv_progress_start(&prog, d->label, t->steps - start, "step");
-    double t0 = mv_now(), ema = 0;
-    for (long step = start; step < t->steps; step++) {
-        float loss;
+    /* The first all-reduce of a buffer sets up its transfer (~0.4 s for 30 MB here): done once on the
+     * zeroed gradients, so that the step times and the all-reduce time below are those of every step. */
+    if (ranks > 1) {
         mv_params_zero_grad(p);
-        if ((s = d->step(d->user, step, &loss))) goto done;
-        if (!isfinite(loss)) {
+        mv_dist_allreduce_sum_f32(p->grad, p->total);
+    }
+    mv_progress prog;
+    if (root) mv_progress_start(&prog, d->label, t->steps - start, "step");
+    double t0 = mv_now(), ema = 0, wait_s = 0, reduce_s = 0;
+    for (long step = start; step < t->steps; step++) {
+        float loss = 0;
+        double weight = 1;
+        mv_params_zero_grad(p);
+        s = d->step(d->user, step, &loss, &weight);
+        if (!s && !isfinite(loss))
             s = mv_fail(MV_ERR_INTERNAL, "loss became %g at step %ld (try a lower --lr)", loss, step + 1);
-            goto done;
-        }
+        mv_test_kill_point("train-step");
+        double w0 = mv_now();
+        if ((s = mv_dist_agree(s))) goto done;
+        wait_s += mv_now() - w0;
+        if (ranks > 1) reduce_step(d, &loss, weight, &reduce_s);
         float lr = lr_warmup((float)d->lr, step - d->pos.warmup_start, d->warmup);
         mv_optimizer_step(&opt, p, lr, (float)d->weight_decay, step + 1 - d->pos.warmup_start);
         long done = step + 1;
-        if (done % t->log_every == 0 || done == t->steps) {
+        int log_now = done % t->log_every == 0 || done == t->steps;
+        int save_now = done % d->ckpt_every == 0 || done == t->steps;
+        if (save_now && ranks > 1) sync_weights(p, done);
+        if (root && log_now) {
             char line[512];
             d->log_line(d->user, line, sizeof line, done, loss, lr);
-            if ((s = mv_ckpt_log_write(log, line))) goto done;
+            s = mv_ckpt_log_write(log, line);
         }
-        if (done % d->ckpt_every == 0 || done == t->steps)
-            if ((s = d->save(d->user, done))) goto done;
+        if (root && save_now && !s) s = d->save(d->user, done);
+        if ((log_now || save_now) && (s = mv_dist_agree(s))) goto done;
+        if (!root) continue;
         ema = step == start ? loss : 0.95 * ema + 0.05 * loss;
         char extra[200];
         d->status(d->user, extra, sizeof extra, ema, done - start, mv_now() - t0);
         mv_progress_update(&prog, done - start, extra);
         if (done == t->steps) mv_progress_end(&prog, done - start, extra);
     }
+    if (ranks > 1)
+        MV_INFO("%d ranks: gradient all-reduce %.2f s (%.1f MB per step, %.1f%% of %.1f s), waiting for the slowest "
+                "rank %.2f s", ranks, reduce_s, p->total * 4e-6, 100 * reduce_s / (mv_now() - t0), mv_now() - t0,
+                wait_s);
 done:
-    fclose(log);
+    if (log) fclose(log);
     mv_optimizer_free(&opt);
     return s;
 }

@@ -32,7 +32,7 @@ typedef struct {
     /* sampling and evaluation */
     int sample_steps;
     double guidance;
-    int context_frames;  /* default context length for generate / eval / the test split */
+    int context_frames;  /* eval.context: context length for eval / the test split; 0 = mv_config_eval_context */
     int video_frames;    /* default test video length */
 } mv_config;
 
@@ -40,6 +40,18 @@ typedef struct {
 static inline int mv_config_tokens(const mv_config *c, int level) {
     int g = c->image_size / (c->patch << level);
     return g * g;
+}
+/* How far back MilliVid's first (coarsest) step of a chunk sees: the sum of millivid.windows over the levels
+ * (mini 1+4+16+64 = 85, paper 3+12+48+192 = 255); `millivid schedule` prints it as S. */
+static inline int mv_config_reach(const mv_config *c) {
+    int s = 0;
+    for (int l = 0; l < c->levels && l < MV_MAX_LEVELS; l++) s += c->mv_windows[l];
+    return s;
+}
+/* The evaluation context: eval.context when set (> 0), else the reach + 1 (mini 86, paper 256, the paper's
+ * context); the first coarse step then sees every context frame but frame 0. */
+static inline int mv_config_eval_context(const mv_config *c) {
+    return c->context_frames > 0 ? c->context_frames : mv_config_reach(c) + 1;
 }
 /* Fill *c from a preset name ("mini", "paper") looked up in configs/, or a path to a JSON file. */
 mv_status mv_config_load(mv_config *c, const char *name_or_path);

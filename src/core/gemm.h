@@ -6,6 +6,7 @@
 #define MV_GEMM_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 void mv_sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
@@ -26,6 +27,30 @@ mv_matmul_precision mv_get_matmul_precision(void);
  * dimension >= 32 (else, or if oneDNN offers no optimised bf16 matmul, exactly mv_sgemm). */
 void mv_gemm_mixed(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* Batched matmul on bf16 operands with fp32 accumulation and fp32 output, through oneDNN:
+ * C[i][j] = A[i][j] @ B[i][j] (accumulate = 0) or C[i][j] += A[i][j] @ B[i][j] (accumulate = 1) for
+ * i < b0, j < b1, with A [b0, b1, M, K], B [b0, b1, K, N], C [b0, b1, M, N] given by element strides
+ * (two batch dimensions, row, column): element (i, j, r, c) of A is A[i*sa[0] + j*sa[1] + r*sa[2] +
+ * c*sa[3]] (a transposed operand is a swap of the last two strides). Returns 0, touching nothing,
+ * when oneDNN has no optimised bf16 kernel for it (the caller then computes in fp32). With C NULL
+ * it only answers that question (A and B unused). Call outside OpenMP parallel regions. */
+int mv_gemm_bf16_batched(int64_t b0, int64_t b1, int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                         const int64_t sa[4], const uint16_t *B, const int64_t sb[4], float *C, const int64_t sc[4],
+                         int accumulate);
+/* The same for one product on bf16 operands (row-major, strides lda/ldb/ldc as stored, transposition as
+ * in mv_sgemm): C[M,N] = op(A) @ op(B) (+ bias[N] on every row, bias may be NULL), or += with
+ * accumulate = 1. Returns 0, touching nothing, when no optimised kernel exists; C NULL only asks
+ * (with bias non-NULL: for the variant with a bias). */
+int mv_gemm_bf16(int transA, int transB, int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda,
+                 const uint16_t *B, int64_t ldb, const float *bias, float *C, int64_t ldc, int accumulate);
+/* One float to a bfloat16 bit pattern, rounded to nearest even (NaN stays a quiet NaN of its sign). */
+static inline uint16_t mv_bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    uint32_t q = (u >> 16) | 0x40u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
+}
 /* Rounds n floats to bfloat16 bit patterns (nearest even; NaN stays NaN), out [n]. */
 void mv_bf16_round_n(uint16_t *out, const float *x, size_t n);
 #endif

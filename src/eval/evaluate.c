@@ -8,6 +8,7 @@
 
 #include "eval/evaluate_internal.h"
 #include "eval/metrics.h"
+#include "io/files.h"
 #include "io/tensorfile.h"
 #include "models/checkpoint.h"
 #include "rollout/rollout.h"
@@ -67,12 +68,6 @@ static void entry_key(const ev_run *r, int mi, int v, char out[17]) {
     str_hash(s, out);
 }
 
-static mv_status make_dir(const char *path) {
-    if (mkdir(path, 0777) && errno != EEXIST) return mv_fail(MV_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    struct stat st;
-    if (stat(path, &st) || !S_ISDIR(st.st_mode)) return mv_fail(MV_ERR_IO, "%s: exists and is not a directory", path);
-    return MV_OK;
-}
 
 void ev_cache_path(char *dst, size_t n, const ev_run *r, int method, int video, const char *ext) {
     snprintf(dst, n, "%s/cache/%s/video_%d.%s", r->p->out_dir, r->m[method].name, video, ext);
@@ -85,7 +80,8 @@ static mv_status check_params(const mv_eval_params *p) {
         return mv_fail(MV_ERR_ARG, "the autoencoder, the test data and the output folder are required");
     if (p->n_methods < 1 || p->n_methods > MV_EVAL_MAX_METHODS)
         return mv_fail(MV_ERR_ARG, "need 1 to %d methods, got %d", MV_EVAL_MAX_METHODS, p->n_methods);
-    if (p->context < 1) return mv_fail(MV_ERR_ARG, "the context length must be >= 1, got %d", p->context);
+    if (p->context < 0) return mv_fail(MV_ERR_ARG, "the context length must be >= 1 (0: the default), got %d",
+                                       p->context);
     if (!(p->long_fraction > 0 && p->long_fraction <= 1))
         return mv_fail(MV_ERR_ARG, "the long-horizon fraction must be in (0, 1], got %g", p->long_fraction);
     for (int i = 0; i < p->n_methods; i++) {
@@ -94,23 +90,14 @@ static mv_status check_params(const mv_eval_params *p) {
         for (const char *c = n; *c; c++)
             if (!(isalnum((unsigned char)*c) || *c == '_' || *c == '-' || *c == '.'))
                 return mv_fail(MV_ERR_ARG, "method name '%s': use letters, digits, '_', '-' and '.' only", n);
-        if (!strcmp(n, "autoencoded") || !strcmp(n, "random") || !strcmp(n, "ground_truth"))
+        if (!strcmp(n, "autoencoded") || !strcmp(n, "random") || !strcmp(n, "hold_last") ||
+            !strcmp(n, "ground_truth"))
             return mv_fail(MV_ERR_ARG, "method name '%s' is reserved for a bound; choose another", n);
         for (int j = 0; j < i; j++)
             if (!strcmp(n, p->methods[j].name)) return mv_fail(MV_ERR_ARG, "method name '%s' given twice", n);
         if (!p->methods[i].path) return mv_fail(MV_ERR_ARG, "method '%s': no checkpoint file", n);
     }
     return MV_OK;
-}
-
-/* world_width from index.json when the data says the world wraps (Loopcraft); else 0. */
-static double data_wrap(const mv_dataset *d) {
-    double w = 0;
-    cJSON *j = d->index_json ? cJSON_Parse(d->index_json) : NULL;
-    cJSON *ww = j ? cJSON_GetObjectItemCaseSensitive(j, "world_width") : NULL;
-    if (cJSON_IsNumber(ww) && ww->valuedouble > 0) w = ww->valuedouble;
-    cJSON_Delete(j);
-    return w;
 }
 
 static mv_status open_inputs(ev_run *r) {
@@ -126,11 +113,6 @@ static mv_status open_inputs(ev_run *r) {
         return mv_fail(MV_ERR_ARG, "%s: --frames %d but its videos have only %d frames", p->data_dir, p->frames,
                        d->frames_per_video);
     r->T = p->frames ? p->frames : d->frames_per_video;
-    r->C = p->context;
-    if (r->C >= r->T)
-        return mv_fail(MV_ERR_ARG, "%s: the context (%d frames) must be shorter than the evaluated video (%d frames)",
-                       p->data_dir, r->C, r->T);
-    r->G = r->T - r->C;
     if (r->V < 2)
         return mv_fail(MV_ERR_ARG, "%s: need at least 2 test videos (the random-video bound pairs videos), got %d",
                        p->data_dir, r->V);
@@ -138,7 +120,7 @@ static mv_status open_inputs(ev_run *r) {
         return mv_fail(MV_ERR_ARG,
                        "%s: the data set has no camera poses (has_poses false), so revisits cannot be found; "
                        "pass --no-revisit to evaluate without the revisit summary", p->data_dir);
-    r->wrap = p->revisit.wrap_blocks >= 0 ? p->revisit.wrap_blocks : data_wrap(d);
+    r->wrap = p->revisit.wrap_blocks >= 0 ? p->revisit.wrap_blocks : mv_dataset_world_width(d);
     if (!(r->vhash = malloc((size_t)r->V * sizeof(uint64_t)))) return mv_fail(MV_ERR_NOMEM, "out of memory");
     for (int v = 0; v < r->V; v++) r->vhash[v] = video_hash(d, v, r->T);
     MV_TRY(mv_file_hash(p->ae_path, r->ae_file_hash));
@@ -189,12 +171,48 @@ static mv_status load_method(ev_run *r, ev_method *m) {
     if ((s = mv_schedule_build(&m->sched, m->method, &meta.config))) return mv_fail_prefix(s, "%s: stored config", path);
     m->steps = r->p->steps > 0 ? r->p->steps : meta.config.sample_steps;
     m->guidance = (float)meta.config.guidance;
-    int cs0, nch, lim;
-    if (r->C < m->sched.S)
-        return mv_fail(MV_ERR_ARG, "method '%s' (%s): its rollout needs at least %d context frames, got --context %d",
-                       m->name, path, m->sched.S, r->C);
-    if ((s = mv_rollout_chunks(&m->sched, r->C, r->T, &cs0, &nch, &lim)))
-        return mv_fail_prefix(s, "method '%s' (%s)", m->name, path);
+    /* the checkpoint's eval.context records the preset at training time; the default follows its windows */
+    m->reach_context = mv_config_reach(&meta.config) + 1;
+    return MV_OK;
+}
+
+/* The context a test split chose its loops for (index.json "context" when "split" is "test"); -1 otherwise. */
+static int data_cut(const mv_dataset *d) {
+    int cut = -1;
+    cJSON *j = d->index_json ? cJSON_Parse(d->index_json) : NULL;
+    cJSON *sp = j ? cJSON_GetObjectItemCaseSensitive(j, "split") : NULL;
+    cJSON *c = j ? cJSON_GetObjectItemCaseSensitive(j, "context") : NULL;
+    if (cJSON_IsString(sp) && !strcmp(sp->valuestring, "test") && cJSON_IsNumber(c)) cut = c->valueint;
+    cJSON_Delete(j);
+    return cut;
+}
+
+/* The context: --context, or the largest MilliVid reach + 1 of the checkpoints; then checks it against the
+ * video, every method's schedule and the test split's cut. */
+static mv_status resolve_context(ev_run *r) {
+    const mv_eval_params *p = r->p;
+    r->C = p->context;
+    for (int i = 0; i < r->nm && !p->context; i++) r->C = MV_MAX(r->C, r->m[i].reach_context);
+    const char *how = p->context ? "--context" : "the default context (the MilliVid reach + 1 of the checkpoints)";
+    if (!p->context) MV_INFO("context: %d frames, the MilliVid reach + 1 of the checkpoints' configurations", r->C);
+    if (r->C >= r->T)
+        return mv_fail(MV_ERR_ARG, "%s: %s is %d frames; it must be shorter than the evaluated video (%d frames)",
+                       p->data_dir, how, r->C, r->T);
+    r->G = r->T - r->C;
+    for (int i = 0; i < r->nm; i++) {
+        ev_method *m = &r->m[i];
+        int cs0, nch, lim;
+        if (r->C < m->sched.S)
+            return mv_fail(MV_ERR_ARG, "method '%s' (%s): its rollout needs at least %d context frames, got %s %d",
+                           m->name, m->path, m->sched.S, how, r->C);
+        mv_status s = mv_rollout_chunks(&m->sched, r->C, r->T, &cs0, &nch, &lim);
+        if (s) return mv_fail_prefix(s, "method '%s' (%s)", m->name, m->path);
+    }
+    int cut = data_cut(&r->d);
+    if (cut > 0 && cut != r->C)
+        MV_WARN("%s: the test split chose its loops for a context of %d frames (index.json), but this evaluation "
+                "gives %d: its loop selection no longer matches; make the split with `millivid world --split test "
+                "--context %d`", p->data_dir, cut, r->C, r->C);
     return MV_OK;
 }
 
@@ -206,9 +224,16 @@ static mv_status load_methods(ev_run *r) {
         r->m[i].path = p->methods[i].path;
         MV_TRY(load_method(r, &r->m[i]));
     }
-    snprintf(r->m[r->nm].name, sizeof r->m[0].name, "autoencoded");
-    snprintf(r->m[r->nm + 1].name, sizeof r->m[0].name, "random");
-    r->m[r->nm].is_bound = r->m[r->nm + 1].is_bound = 1;
+    static const char *const bounds[EV_BOUNDS] = {"autoencoded", "random", "hold_last"};
+    for (int b = 0; b < EV_BOUNDS; b++) {
+        snprintf(r->m[r->nm + b].name, sizeof r->m[0].name, "%s", bounds[b]);
+        r->m[r->nm + b].is_bound = 1;
+    }
+    MV_TRY(resolve_context(r));
+    for (int i = 0; i < r->nm; i++) {
+        r->reach[i] = (mv_reach){r->m[i].sched.S, r->m[i].sched.A};
+        if (r->reach[i].back > r->reach[r->reach_lead].back) r->reach_lead = i;
+    }
     return MV_OK;
 }
 
@@ -284,7 +309,7 @@ static int dir_is_empty(const char *path) {
 static mv_status prepare_out(ev_run *r) {
     const char *out = r->p->out_dir;
     char path[1200];
-    MV_TRY(make_dir(out));
+    MV_TRY(mv_make_dirs(out));
     snprintf(path, sizeof path, "%s/config.json", out);
     char *old = NULL;
     if (access(path, F_OK) == 0) {
@@ -303,10 +328,10 @@ static mv_status prepare_out(ev_run *r) {
     }
     MV_TRY(ev_write_text(path, r->config_json));
     snprintf(path, sizeof path, "%s/cache", out);
-    MV_TRY(make_dir(path));
+    MV_TRY(mv_make_dirs(path));
     for (int i = 0; i <= r->nm; i++) {
         snprintf(path, sizeof path, "%s/cache/%s", out, r->m[i].name);
-        MV_TRY(make_dir(path));
+        MV_TRY(mv_make_dirs(path));
     }
     return MV_OK;
 }
@@ -494,6 +519,23 @@ static void random_bound(ev_run *r) {
     }
 }
 
+/* "hold_last": every generated frame compared with the last ground-truth context frame. */
+static void hold_bound(ev_run *r) {
+    int mi = r->nm + 2;
+    for (int v = 0; v < r->V; v++) {
+        size_t o = ev_idx(r, mi, v);
+        double *ps = r->psnr + o * r->G, *ss = r->ssim + o * r->G;
+        const uint8_t *last = mv_dataset_frame(&r->d, v, r->C - 1);
+#pragma omp parallel for schedule(dynamic, 4)
+        for (int i = 0; i < r->G; i++) {
+            const uint8_t *gt = mv_dataset_frame(&r->d, v, r->C + i);
+            ps[i] = MV_MIN(mv_psnr_u8(last, gt, r->H, r->H), EV_PSNR_CAP);
+            ss[i] = mv_ssim_u8(last, gt, r->H, r->H);
+        }
+        r->dit_calls[o] = -1, r->tokens_per_step[o] = -1, r->seconds[o] = NAN;
+    }
+}
+
 static mv_status alloc_video(ev_video *e, ev_run *r) {
     const mv_ae *ae = &r->ae;
     size_t Tp = (size_t)ae->T;
@@ -549,15 +591,17 @@ done:
 /* ---------------------------------------------------------------- the whole run */
 
 static mv_status alloc_results(ev_run *r) {
-    size_t ne = (size_t)(r->nm + 2) * r->V;
+    size_t ne = (size_t)ev_rows(r) * r->V;
     r->psnr = malloc(ne * r->G * sizeof(double));
     r->ssim = malloc(ne * r->G * sizeof(double));
     r->dit_calls = calloc(ne, sizeof(long));
     r->tokens_per_step = calloc(ne, sizeof(int));
     r->seconds = calloc(ne, sizeof(double));
     r->mask = calloc((size_t)r->V * r->T, 1);
+    r->reach_mask = calloc((size_t)r->V * r->T, 1);
     r->partner = calloc((size_t)r->V, sizeof(int));
-    if (!r->psnr || !r->ssim || !r->dit_calls || !r->tokens_per_step || !r->seconds || !r->mask || !r->partner)
+    if (!r->psnr || !r->ssim || !r->dit_calls || !r->tokens_per_step || !r->seconds || !r->mask || !r->reach_mask ||
+        !r->partner)
         return mv_fail(MV_ERR_NOMEM, "out of memory");
     return MV_OK;
 }
@@ -568,8 +612,12 @@ static mv_status revisits(ev_run *r) {
     mv_revisit_params rp = r->p->revisit;
     rp.wrap_blocks = r->wrap;
     for (int v = 0; v < r->V; v++) {
-        mv_status s = mv_revisit_mask_gap(r->mask + (size_t)v * r->T, NULL, mv_dataset_action(&r->d, v, 0), r->T,
-                                          r->C, &rp, r->p->revisit_min_gap);
+        const float *poses = mv_dataset_action(&r->d, v, 0);
+        mv_status s = mv_revisit_mask_gap(r->mask + (size_t)v * r->T, NULL, poses, r->T, r->C, &rp,
+                                          r->p->revisit_min_gap);
+        if (!s)
+            s = mv_revisit_mask_reach(r->reach_mask + (size_t)v * r->T, NULL, poses, r->T, r->C, &rp,
+                                      r->p->revisit_min_gap, r->reach, r->nm);
         if (s) return mv_fail_prefix(s, "%s: video %d", r->p->data_dir, v);
     }
     return MV_OK;
@@ -584,7 +632,7 @@ static void free_run(ev_run *r) {
     if (r->d_ok) mv_dataset_close(&r->d);
     free(r->config_json);
     free(r->psnr), free(r->ssim), free(r->dit_calls), free(r->tokens_per_step), free(r->seconds);
-    free(r->mask), free(r->partner), free(r->vhash);
+    free(r->mask), free(r->reach_mask), free(r->partner), free(r->vhash);
 }
 
 mv_status mv_eval_run(const mv_eval_params *p, mv_eval_result *res) {
@@ -602,6 +650,7 @@ mv_status mv_eval_run(const mv_eval_params *p, mv_eval_result *res) {
     if ((s = revisits(r))) goto fail;
     if ((s = compute_all(r))) goto fail;
     random_bound(r);
+    hold_bound(r);
     char summary[1024];
     if ((s = ev_write_outputs(r, summary, sizeof summary))) goto fail;
     if (res) {

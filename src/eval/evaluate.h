@@ -2,11 +2,14 @@
  *
  * For every test video and method: the same ground-truth context (frames [0, context) encoded by the
  * autoencoder), a rollout with the ground-truth actions to the end of the video (or `frames`), level-0
- * decoding and per-frame PSNR / SSIM against the ground truth. Two bounds: "autoencoded" (every frame
- * encoded and decoded at level 0) and "random" (the same frame index of another test video,
- * mv_random_partners). Summaries per method: mean over the generated frames, long-horizon mean (last
- * `long_fraction` of the rollout), revisit mean (mv_revisit_mask), each with a bootstrap 95% interval
- * over videos; DiT calls, tokens per step and wall time.
+ * decoding and per-frame PSNR / SSIM against the ground truth. Three bounds: "autoencoded" (every frame
+ * encoded and decoded at level 0), "random" (the same frame index of another test video,
+ * mv_random_partners) and "hold_last" (the last ground-truth context frame, held). Summaries per method:
+ * mean over the generated frames, long-horizon mean (last `long_fraction` of the rollout), revisit mean
+ * (mv_revisit_mask_gap) and the mean over the revisits within reach (mv_revisit_mask_reach with every
+ * method's schedule S and A), each with a bootstrap 95% interval over videos; DiT calls, tokens per step
+ * and wall time. The context defaults to the largest MilliVid reach + 1 of the checkpoints' configurations
+ * (mini 86, paper 256); a test split whose loops were chosen for another context is warned about.
  *
  * Output directory:
  *   config.json                    the configuration (+ checkpoint file hashes); a rerun with another
@@ -27,7 +30,7 @@
 #define MV_EVAL_MAX_METHODS 16
 
 typedef struct {
-    const char *name; /* label: letters, digits, '_', '-', '.'; not "autoencoded" / "random" */
+    const char *name; /* label: letters, digits, '_', '-', '.'; not "autoencoded" / "random" / "hold_last" */
     const char *path; /* DiT checkpoint (video_universal or video_framepack) */
 } mv_eval_method;
 
@@ -35,7 +38,7 @@ typedef struct {
     const char *ae_path, *data_dir, *out_dir;
     mv_eval_method methods[MV_EVAL_MAX_METHODS];
     int n_methods;
-    int context;          /* context frames (required, >= 1) */
+    int context;          /* context frames; 0 = the largest mv_config_reach + 1 of the checkpoints */
     int videos;           /* first N test videos; 0 = all */
     int frames;           /* roll out to this frame; 0 = the video length */
     int steps;            /* sampler steps; 0 = each checkpoint's sample.steps */
@@ -62,8 +65,9 @@ typedef struct {
 } mv_eval_result;
 
 /* Runs the whole protocol and writes every output file. Clear errors (naming the file) on missing
- * files, data without poses (unless no_revisit), a context not shorter than the video, checkpoints
- * of an unknown kind or built on another autoencoder, or an output folder of another configuration. */
+ * files, data without poses (unless no_revisit), a context not shorter than the video or shorter than a
+ * schedule needs, checkpoints of an unknown kind or built on another autoencoder, or an output folder of
+ * another configuration; every one of them before anything is written. */
 mv_status mv_eval_run(const mv_eval_params *p, mv_eval_result *res);
 
 /* FNV-1a 64 over the bytes of a file, as 16 hex digits. */

@@ -9,6 +9,7 @@
 #include "rollout/schedule.h"
 
 #define EV_PSNR_CAP 100.0 /* identical frames (PSNR +inf) are stored as 100 dB */
+#define EV_BOUNDS 3       /* "autoencoded", "random", "hold_last" after the methods */
 
 typedef struct {
     char name[64];
@@ -21,6 +22,7 @@ typedef struct {
     mv_schedule sched;
     int steps;
     float guidance;
+    int reach_context;    /* the MilliVid reach + 1 of the checkpoint's configuration (the default context) */
 } ev_method;
 
 typedef struct {
@@ -30,22 +32,27 @@ typedef struct {
     mv_ae ae;
     int ae_ok;
     char ae_hash[17], ae_file_hash[17];
-    ev_method m[MV_EVAL_MAX_METHODS + 2]; /* methods, then "autoencoded" (nm), then "random" (nm+1) */
+    ev_method m[MV_EVAL_MAX_METHODS + EV_BOUNDS]; /* methods, then "autoencoded" (nm), "random" (nm + 1),
+                                                   * "hold_last" (nm + 2) */
     int nm;                               /* DiT methods */
     int V, T, C, G, H;                    /* videos, frames, context, generated = T - C, frame size */
     double wrap;
     char *config_json;                    /* the configuration (config.json text) */
     uint64_t *vhash;                      /* [V] hash of each video's evaluated frames and actions */
-    /* results: [nm + 2, V, G] per-frame metrics of generated frames; per entry stats */
+    /* results: [nm + EV_BOUNDS, V, G] per-frame metrics of generated frames; per entry stats */
     double *psnr, *ssim;
-    long *dit_calls;      /* [nm + 2, V] (-1 for bounds) */
-    int *tokens_per_step; /* [nm + 2, V] */
-    double *seconds;      /* [nm + 2, V] */
+    long *dit_calls;      /* [nm + EV_BOUNDS, V] (-1 for bounds) */
+    int *tokens_per_step; /* [nm + EV_BOUNDS, V] */
+    double *seconds;      /* [nm + EV_BOUNDS, V] */
     uint8_t *mask;        /* [V, T] revisit mask (zeros with no_revisit) */
+    uint8_t *reach_mask;  /* [V, T] the revisits within reach of a method (mv_revisit_mask_reach), a subset */
+    mv_reach reach[MV_EVAL_MAX_METHODS]; /* [nm] each method's schedule S (back) and A (advance) */
+    int reach_lead;       /* the method that reaches furthest back (largest S; the first of equals) */
     int *partner;         /* [V] */
     int computed, cached;
 } ev_run;
 
+static inline int ev_rows(const ev_run *r) { return r->nm + EV_BOUNDS; }
 static inline size_t ev_idx(const ev_run *r, int method, int video) { return (size_t)method * r->V + video; }
 
 /* evaluate_output.c */

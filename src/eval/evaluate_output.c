@@ -52,9 +52,9 @@ mv_status ev_read_text(const char *path, char **text) {
 /* ---------------------------------------------------------------- summaries */
 
 typedef struct {
-    double *all, *lng, *rev;          /* [V] per-video means (PSNR then SSIM: two of these) */
+    double *all, *lng, *rev, *reach;     /* [V] per-video means (PSNR then SSIM: two of these) */
     double *curve, *curve_lo, *curve_hi; /* [G] */
-    mv_ci ci_all, ci_long, ci_rev;
+    mv_ci ci_all, ci_long, ci_rev, ci_reach;
 } ev_metric;
 
 typedef struct {
@@ -85,10 +85,12 @@ static mv_status summarise_metric(ev_metric *m, const ev_run *r, const double *x
         m->all[v] = mv_range_mean(xv, 0, r->G);
         m->lng[v] = mv_range_mean(xv, from - r->C, to - r->C);
         m->rev[v] = r->p->no_revisit ? NAN : mv_mask_mean(xv, r->mask + (size_t)v * r->T + r->C, r->G);
+        m->reach[v] = r->p->no_revisit ? NAN : mv_mask_mean(xv, r->reach_mask + (size_t)v * r->T + r->C, r->G);
     }
     MV_TRY(ci_finite(&m->ci_all, m->all, r->V, seed));
     MV_TRY(ci_finite(&m->ci_long, m->lng, r->V, seed + 1));
     MV_TRY(ci_finite(&m->ci_rev, m->rev, r->V, seed + 2));
+    MV_TRY(ci_finite(&m->ci_reach, m->reach, r->V, seed + 4));
     return mv_bootstrap_curves(m->curve, m->curve_lo, m->curve_hi, x, r->V, r->G, EV_RESAMPLES, seed + 3);
 }
 
@@ -121,6 +123,7 @@ static void add_metric(cJSON *o, const char *name, const ev_metric *m, int V) {
     snprintf(k, sizeof k, "%s_mean", name), cJSON_AddItemToObject(o, k, ci_json(&m->ci_all));
     snprintf(k, sizeof k, "%s_long_horizon", name), cJSON_AddItemToObject(o, k, ci_json(&m->ci_long));
     snprintf(k, sizeof k, "%s_revisit", name), cJSON_AddItemToObject(o, k, ci_json(&m->ci_rev));
+    snprintf(k, sizeof k, "%s_revisit_reach", name), cJSON_AddItemToObject(o, k, ci_json(&m->ci_reach));
     snprintf(k, sizeof k, "%s_per_video_mean", name), cJSON_AddItemToObject(o, k, arr_json(m->all, V));
 }
 
@@ -141,6 +144,34 @@ static void add_curves(cJSON *o, const ev_summary *s, const ev_run *r, int mi) {
     }
 }
 
+/* [V] arrays of the frames t with mask[v, t], and their counts. */
+static void add_frames(cJSON *j, const char *frames_key, const char *counts_key, const ev_run *r,
+                       const uint8_t *mask) {
+    cJSON *fr = cJSON_AddArrayToObject(j, frames_key), *cn = cJSON_AddArrayToObject(j, counts_key);
+    for (int v = 0; v < r->V; v++) {
+        cJSON *a = cJSON_CreateArray();
+        int n = 0;
+        for (int t = 0; t < r->T; t++)
+            if (mask[(size_t)v * r->T + t]) cJSON_AddItemToArray(a, cJSON_CreateNumber(t)), n++;
+        cJSON_AddItemToArray(fr, a);
+        cJSON_AddItemToArray(cn, cJSON_CreateNumber(n));
+    }
+}
+
+/* What "within reach" means, completing "whose matching context frame lies ..." (report and metrics.json). */
+static void reach_text(char *dst, size_t n, const ev_run *r) {
+    const ev_method *lead = &r->m[r->reach_lead];
+    const mv_reach *lr = &r->reach[r->reach_lead];
+    int len = snprintf(dst, n, "among the S frames before the first frame of the rollout chunk that generates it, "
+                       "for at least one method (S as `millivid schedule` prints it:");
+    for (int i = 0; i < r->nm && len < (int)n; i++)
+        len += snprintf(dst + len, n - len, "%s %s %d, chunks of %d frame%s", i ? ";" : "", r->m[i].name,
+                        r->reach[i].back, r->reach[i].advance, r->reach[i].advance == 1 ? "" : "s");
+    if (len < (int)n)
+        snprintf(dst + len, n - len, "); %s, reaching furthest, sees context frames %d-%d for generated frames %d-%d",
+                 lead->name, MV_MAX(0, r->C - lr->back), r->C - 1, r->C, MV_MIN(r->T, r->C + lr->advance) - 1);
+}
+
 static mv_status write_metrics_json(const ev_run *r, const ev_summary *sum, int from, int to) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddItemToObject(j, "config", cJSON_Parse(r->config_json));
@@ -157,12 +188,18 @@ static mv_status write_metrics_json(const ev_run *r, const ev_summary *sum, int 
     cJSON *lh = cJSON_AddObjectToObject(j, "long_horizon");
     cJSON_AddNumberToObject(lh, "from", from);
     cJSON_AddNumberToObject(lh, "to", to);
-    cJSON *rv = cJSON_AddArrayToObject(j, "revisit_frames");
-    for (int v = 0; v < r->V; v++) {
-        cJSON *a = cJSON_CreateArray();
-        for (int t = 0; t < r->T; t++)
-            if (r->mask[(size_t)v * r->T + t]) cJSON_AddItemToArray(a, cJSON_CreateNumber(t));
-        cJSON_AddItemToArray(rv, a);
+    add_frames(j, "revisit_frames", "revisit_counts", r, r->mask);
+    add_frames(j, "revisit_reach_frames", "revisit_reach_counts", r, r->reach_mask);
+    char def[2048];
+    reach_text(def, sizeof def, r);
+    cJSON *re = cJSON_AddObjectToObject(j, "reach");
+    cJSON_AddStringToObject(re, "definition", def);
+    cJSON_AddStringToObject(re, "furthest", r->m[r->reach_lead].name);
+    cJSON *rm = cJSON_AddObjectToObject(re, "methods");
+    for (int i = 0; i < r->nm; i++) {
+        cJSON *o = cJSON_AddObjectToObject(rm, r->m[i].name);
+        cJSON_AddNumberToObject(o, "back", r->reach[i].back);
+        cJSON_AddNumberToObject(o, "advance", r->reach[i].advance);
     }
     cJSON_AddItemToObject(j, "random_partners", cJSON_CreateIntArray(r->partner, r->V));
     cJSON *en = cJSON_AddObjectToObject(j, "entries");
@@ -170,7 +207,7 @@ static mv_status write_metrics_json(const ev_run *r, const ev_summary *sum, int 
     cJSON_AddNumberToObject(en, "computed", r->computed);
     cJSON_AddNumberToObject(en, "cached", r->cached);
     cJSON *ms = cJSON_AddObjectToObject(j, "methods");
-    for (int mi = 0; mi < r->nm + 2; mi++) {
+    for (int mi = 0; mi < ev_rows(r); mi++) {
         const ev_summary *s = &sum[mi];
         cJSON *o = cJSON_AddObjectToObject(ms, r->m[mi].name);
         cJSON_AddBoolToObject(o, "is_bound", r->m[mi].is_bound);
@@ -262,24 +299,31 @@ fail:
 
 static mv_status write_report(const ev_run *r, const ev_summary *sum, int from, int to, int nvid, char *summary_path,
                               size_t n) {
-    mv_report_method rm[MV_EVAL_MAX_METHODS + 2];
-    char *names[MV_EVAL_MAX_METHODS + 2] = {0};
-    int *rev = malloc((size_t)r->T * sizeof(int)), nrev = 0;
+    mv_report_method rm[MV_EVAL_MAX_METHODS + EV_BOUNDS];
+    char *names[MV_EVAL_MAX_METHODS + EV_BOUNDS] = {0};
+    int *rev = malloc((size_t)r->T * sizeof(int)), nrev = 0, *reach = malloc((size_t)r->T * sizeof(int)), nreach = 0;
+    int *rev_count = calloc((size_t)r->V, sizeof(int)), *reach_count = calloc((size_t)r->V, sizeof(int));
     char **vids = calloc((size_t)(nvid > 0 ? nvid : 1), sizeof(char *));
     char **caps = calloc((size_t)(nvid > 0 ? nvid : 1), sizeof(char *));
-    char note[1024];
+    char note[1024], reach_def[2048];
     mv_status s = MV_OK;
-    if (!rev || !vids || !caps) {
+    if (!rev || !reach || !rev_count || !reach_count || !vids || !caps) {
         s = mv_fail(MV_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    for (int t = r->C; t < r->T; t++) { /* union over videos */
-        int any = 0;
-        for (int v = 0; v < r->V; v++) any |= r->mask[(size_t)v * r->T + t];
+    for (int t = r->C; t < r->T; t++) { /* union over videos; a frame within reach in any video shades as such */
+        int any = 0, in = 0;
+        for (int v = 0; v < r->V; v++) {
+            size_t o = (size_t)v * r->T + t;
+            any |= r->mask[o], in |= r->reach_mask[o];
+            rev_count[v] += r->mask[o], reach_count[v] += r->reach_mask[o];
+        }
         if (any) rev[nrev++] = t;
+        if (in) reach[nreach++] = t;
     }
+    reach_text(reach_def, sizeof reach_def, r);
     int len = snprintf(note, sizeof note, "left to right: ground truth");
-    for (int mi = 0; mi < r->nm + 2; mi++) {
+    for (int mi = 0; mi < ev_rows(r); mi++) {
         const ev_summary *sm = &sum[mi];
         mv_report_method *m = &rm[mi];
         mv_report_method_init(m);
@@ -288,27 +332,29 @@ static mv_status write_report(const ev_run *r, const ev_summary *sum, int from, 
             s = mv_fail(MV_ERR_NOMEM, "out of memory");
             goto fail;
         }
-        snprintf(names[mi], 96, "%s%s", r->m[mi].name,
-                 mi == r->nm ? " (upper bound)" : mi == r->nm + 1 ? " video (lower bound)" : "");
+        if (mi == r->nm + 2) snprintf(names[mi], 96, "hold last context frame");
+        else
+            snprintf(names[mi], 96, "%s%s", r->m[mi].name,
+                     mi == r->nm ? " (upper bound)" : mi == r->nm + 1 ? " video (lower bound)" : "");
         m->name = names[mi];
         m->is_bound = r->m[mi].is_bound;
         m->psnr = sm->psnr.curve, m->psnr_lo = sm->psnr.curve_lo, m->psnr_hi = sm->psnr.curve_hi;
         m->ssim = sm->ssim.curve, m->ssim_lo = sm->ssim.curve_lo, m->ssim_hi = sm->ssim.curve_hi;
         m->psnr_all = sm->psnr.ci_all, m->psnr_long = sm->psnr.ci_long, m->psnr_revisit = sm->psnr.ci_rev;
         m->ssim_all = sm->ssim.ci_all, m->ssim_long = sm->ssim.ci_long, m->ssim_revisit = sm->ssim.ci_rev;
+        m->psnr_reach = sm->psnr.ci_reach, m->ssim_reach = sm->ssim.ci_reach;
         m->dit_calls = sm->dit_calls, m->tokens_per_step = sm->tokens_per_step, m->wall_seconds = sm->seconds;
         if (mi <= r->nm && len < (int)sizeof note) len += snprintf(note + len, sizeof note - len, ", %s", r->m[mi].name);
     }
     for (int v = 0; v < nvid; v++) {
-        int cnt = 0;
-        for (int t = 0; t < r->T; t++) cnt += r->mask[(size_t)v * r->T + t];
         vids[v] = malloc(64), caps[v] = malloc(128);
         if (!vids[v] || !caps[v]) {
             s = mv_fail(MV_ERR_NOMEM, "out of memory");
             goto fail;
         }
         snprintf(vids[v], 64, "videos/video_%d.mp4", v);
-        snprintf(caps[v], 128, "test video %d: %d revisit frames; random partner: video %d", v, cnt, r->partner[v]);
+        snprintf(caps[v], 128, "test video %d: %d revisit frames (%d within reach); random partner: video %d", v,
+                 rev_count[v], reach_count[v], r->partner[v]);
     }
     if (len < (int)sizeof note)
         snprintf(note + len, sizeof note - len, "; frames %d-%d (blue label band) are the given context", 0, r->C - 1);
@@ -323,22 +369,27 @@ static mv_status write_report(const ev_run *r, const ev_summary *sum, int from, 
                      .revisit = rev,
                      .n_revisit = nrev,
                      .methods = rm,
-                     .n_methods = r->nm + 2,
+                     .n_methods = ev_rows(r),
                      .videos = (const char *const *)vids,
                      .video_captions = (const char *const *)caps,
                      .n_videos = nvid,
-                     .video_note = note};
+                     .video_note = note,
+                     .revisit_reach = reach,
+                     .n_revisit_reach = nreach,
+                     .reach_text = reach_def,
+                     .revisit_count = r->p->no_revisit ? NULL : rev_count,
+                     .reach_count = r->p->no_revisit ? NULL : reach_count};
     s = mv_report_write(&rep, r->p->out_dir);
     snprintf(summary_path, n, "%s/summary.md", r->p->out_dir);
 fail:
-    for (int i = 0; i < r->nm + 2; i++) free(names[i]);
+    for (int i = 0; i < ev_rows(r); i++) free(names[i]);
     for (int v = 0; v < nvid && vids && caps; v++) free(vids[v]), free(caps[v]);
-    free(vids), free(caps), free(rev);
+    free(vids), free(caps), free(rev), free(reach), free(rev_count), free(reach_count);
     return s;
 }
 
 static mv_status summarise(const ev_run *r, ev_summary *sum, int from, int to) {
-    for (int mi = 0; mi < r->nm + 2; mi++) {
+    for (int mi = 0; mi < ev_rows(r); mi++) {
         ev_summary *s = &sum[mi];
         size_t o = ev_idx(r, mi, 0);
         uint64_t seed = r->p->seed * 1000003ull + (uint64_t)mi * 16;
@@ -359,10 +410,10 @@ static mv_status summarise(const ev_run *r, ev_summary *sum, int from, int to) {
 }
 
 mv_status ev_write_outputs(ev_run *r, char *summary_path, size_t n) {
-    int nm = r->nm + 2, from, to;
+    int nm = ev_rows(r), from, to;
     MV_TRY(mv_long_horizon_range(&from, &to, r->T, r->C, r->p->long_fraction));
     ev_summary *sum = calloc((size_t)nm, sizeof *sum);
-    size_t per = 2 * (3 * (size_t)r->V + 3 * (size_t)r->G), used = 0;
+    size_t per = 2 * (4 * (size_t)r->V + 3 * (size_t)r->G), used = 0;
     double *pool = malloc((size_t)nm * per * sizeof(double));
     mv_status s = MV_OK;
     if (!sum || !pool) {
@@ -373,7 +424,7 @@ mv_status ev_write_outputs(ev_run *r, char *summary_path, size_t n) {
         ev_metric *ms[2] = {&sum[mi].psnr, &sum[mi].ssim};
         for (int k = 0; k < 2; k++) {
             ms[k]->all = dbl_alloc(r->V, &pool, &used), ms[k]->lng = dbl_alloc(r->V, &pool, &used);
-            ms[k]->rev = dbl_alloc(r->V, &pool, &used);
+            ms[k]->rev = dbl_alloc(r->V, &pool, &used), ms[k]->reach = dbl_alloc(r->V, &pool, &used);
             ms[k]->curve = dbl_alloc(r->G, &pool, &used), ms[k]->curve_lo = dbl_alloc(r->G, &pool, &used);
             ms[k]->curve_hi = dbl_alloc(r->G, &pool, &used);
         }

@@ -96,7 +96,17 @@ static void svg_grid_and_ticks(mv_textbuf *b, const plot_axes *a) {
     }
 }
 
-/* Context region, revisit shading, long-horizon bracket, context/generated boundary. */
+#define REVISIT_FILL "#f4a261" /* revisit frames */
+#define REACH_FILL "#d9480f"   /* revisit frames within reach */
+
+/* Whether frame f is one of r->revisit_reach. */
+static int in_reach(const mv_report *r, int f) {
+    for (int i = 0; i < r->n_revisit_reach; i++)
+        if (r->revisit_reach[i] == f) return 1;
+    return 0;
+}
+
+/* Context region, revisit shading (within reach darker), long-horizon bracket, context/generated boundary. */
 static void svg_regions(mv_textbuf *b, const mv_report *r, const plot_axes *a) {
     double xc = px(a, r->context_frames - 0.5);
     if (r->context_frames > a->x0) {
@@ -106,13 +116,16 @@ static void svg_regions(mv_textbuf *b, const mv_report *r, const plot_axes *a) {
             mv_tb_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" class=\"note\">&#8592; context</text>\n",
                          (PL + clampx(xc)) / 2, PT - 5);
     }
-    for (int i = 0; i < r->n_revisit;) {
-        int j = i;
-        while (j + 1 < r->n_revisit && r->revisit[j + 1] == r->revisit[j] + 1) j++;
+    for (int i = 0; i < r->n_revisit;) { /* runs of consecutive revisit frames of one kind */
+        int j = i, reach = in_reach(r, r->revisit[i]);
+        while (j + 1 < r->n_revisit && r->revisit[j + 1] == r->revisit[j] + 1 &&
+               in_reach(r, r->revisit[j + 1]) == reach)
+            j++;
         double xa = clampx(px(a, r->revisit[i] - 0.5)), xb = clampx(px(a, r->revisit[j] + 0.5));
         if (xb > xa)
-            mv_tb_printf(b, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#f4a261\" "
-                            "fill-opacity=\"0.22\"/>\n", xa, PT, xb - xa, PB - PT);
+            mv_tb_printf(b, "<rect class=\"%s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\" "
+                            "fill-opacity=\"%s\"/>\n", reach ? "revisit-reach" : "revisit", xa, PT, xb - xa, PB - PT,
+                         reach ? REACH_FILL : REVISIT_FILL, reach ? "0.30" : "0.22");
         i = j + 1;
     }
     if (r->long_to > r->long_from) {
@@ -166,16 +179,26 @@ static void svg_curve(mv_textbuf *b, const mv_report *r, const plot_axes *a, int
     }
 }
 
-/* Legend rows under the axis title: one entry per curve, then the shaded regions. */
-static void svg_legend(mv_textbuf *b, const mv_report *r, const plot_axes *a) {
+/* Legend rows under the axis title: one entry per curve, then the shaded regions. b NULL: only counts the rows.
+ * Returns the number of rows. */
+static int svg_legend(mv_textbuf *b, const mv_report *r, const plot_axes *a) {
+    enum { REVISIT, REACH, CONTEXT, NEXTRA };
+    int shown[NEXTRA] = {r->n_revisit > r->n_revisit_reach, r->n_revisit_reach > 0, r->context_frames > a->x0};
+    const char *extra[NEXTRA] = {r->n_revisit_reach > 0 ? "revisits" : "revisit frames", "revisits within reach",
+                                 "context"};
     double x = PL, y = PB + 66;
-    for (int k = 0; k < r->n_methods + 2; k++) {
-        const char *name = k < r->n_methods ? r->methods[k].name : k == r->n_methods ? "revisit frames" : "context";
-        if (k == r->n_methods && r->n_revisit == 0) continue;
-        if (k == r->n_methods + 1 && !(r->context_frames > a->x0)) continue; /* no context region drawn */
+    int rows = 1;
+    for (int k = 0; k < r->n_methods + NEXTRA; k++) {
+        int e = k - r->n_methods;
+        if (e >= 0 && !shown[e]) continue;
+        const char *name = e < 0 ? r->methods[k].name : extra[e];
         double wdt = 34 + 7.0 * (double)strlen(name) + 22;
-        if (x + wdt > PR && x > PL) x = PL, y += 22;
-        if (k < r->n_methods) {
+        if (x + wdt > PR && x > PL) x = PL, y += 22, rows++;
+        if (!b) {
+            x += wdt;
+            continue;
+        }
+        if (e < 0) {
             const char *color, *dash;
             mv_report_style(r, k, &color, &dash);
             mv_tb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"%s\"%s%s%s/>\n",
@@ -183,14 +206,16 @@ static void svg_legend(mv_textbuf *b, const mv_report *r, const plot_axes *a) {
                          dash ? dash : "", dash ? "\"" : "");
         } else {
             mv_tb_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"26\" height=\"12\" fill=\"%s\"%s/>\n", x, y - 10,
-                         k == r->n_methods ? "#f4a261" : "#eef0f3",
-                         k == r->n_methods ? " fill-opacity=\"0.35\"" : " stroke=\"#d1d5db\"");
+                         e == REVISIT ? REVISIT_FILL : e == REACH ? REACH_FILL : "#eef0f3",
+                         e == REVISIT ? " fill-opacity=\"0.35\"" : e == REACH ? " fill-opacity=\"0.45\"" :
+                         " stroke=\"#d1d5db\"");
         }
         mv_tb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"legend\">", x + 34, y);
         mv_tb_escape(b, name);
         mv_tb_printf(b, "</text>\n");
         x += wdt;
     }
+    return rows;
 }
 
 mv_status mv_report_svg(char **svg, const mv_report *r, int metric, const char *id_prefix) {
@@ -200,16 +225,17 @@ mv_status mv_report_svg(char **svg, const mv_report *r, int metric, const char *
     mv_textbuf b = {0};
     plot_axes a = plot_axes_make(r, metric);
     const char *label = metric == 0 ? "PSNR (dB)" : "SSIM", *id = id_prefix ? id_prefix : "p";
+    int height = MV_MAX(SVG_H, PB + 66 + 22 * (svg_legend(NULL, r, &a) - 1) + 16); /* room for every legend row */
     mv_tb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
-                     "role=\"img\" class=\"mv-plot\" id=\"%s-svg\" font-family=\"%s\">\n", SVG_W, SVG_H, SVG_W,
-                 SVG_H, id, FONT);
+                     "role=\"img\" class=\"mv-plot\" id=\"%s-svg\" font-family=\"%s\">\n", SVG_W, height, SVG_W,
+                 height, id, FONT);
     /* rules scoped to this SVG's id: an inlined <style> applies to the whole HTML page */
     mv_tb_printf(&b, "<title>%s per frame</title>\n<style>#%s-svg .tick{font-size:12px;fill:#374151}"
                      "#%s-svg .note{font-size:11px;fill:#4b5563}#%s-svg .legend{font-size:12.5px;fill:#111827}"
                      "#%s-svg .axis{font-size:13px;fill:#111827}</style>\n", label, id, id, id, id);
     mv_tb_printf(&b, "<defs><clipPath id=\"%s-clip\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/>"
                      "</clipPath></defs>\n", id, PL, PT, PR - PL, PB - PT);
-    mv_tb_printf(&b, "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", SVG_W, SVG_H);
+    mv_tb_printf(&b, "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", SVG_W, height);
     mv_tb_printf(&b, "<text x=\"%d\" y=\"22\" font-size=\"15\" font-weight=\"bold\" fill=\"#111827\">%s per frame"
                      "%s</text>\n", PL, label, metric == 0 ? " (higher is better)" : " (higher is better, 1 = identical)");
     svg_regions(&b, r, &a);

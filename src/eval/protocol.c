@@ -1,7 +1,9 @@
 /* Model-free helpers of the evaluation protocol; see protocol.h. */
 #include "eval/protocol.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 
 #include "core/core.h"
 #include "core/rng.h"
@@ -22,6 +24,29 @@ static double periodic_dist(double a, double b, double period) {
     return d;
 }
 
+/* Rows are [action, x, y, z, yaw, pitch]. */
+int mv_pose_near(const float *q, const float *c, const mv_revisit_params *p, double *d2) {
+    double dx = periodic_dist(q[1], c[1], p->wrap_blocks), dz = periodic_dist(q[3], c[3], p->wrap_blocks);
+    if (d2) *d2 = dx * dx + dz * dz;
+    return dx * dx + dz * dz <= p->radius_blocks * p->radius_blocks && periodic_dist(q[4], c[4], 360.0) <= p->yaw_deg;
+}
+
+/* Keeps mask[t] (t >= context) only when pose t is near a context frame s in [lo[t - context], hi[t - context]];
+ * returns the number kept. lo, hi: [frames - context]. */
+static int rescan(uint8_t *mask, const float *poses, int frames, int context, const mv_revisit_params *p,
+                  const int *lo, const int *hi) {
+    int n = 0;
+    for (int t = context; t < frames; t++) {
+        const float *q = poses + (size_t)t * 6;
+        int hit = 0;
+        for (int s = MV_MAX(0, lo[t - context]); mask[t] && s <= hi[t - context] && !hit; s++)
+            hit = mv_pose_near(q, poses + (size_t)s * 6, p, NULL);
+        mask[t] = (uint8_t)hit;
+        n += hit;
+    }
+    return n;
+}
+
 mv_status mv_revisit_mask(uint8_t *mask, int *count, const float *poses, int frames, int context,
                           const mv_revisit_params *p) {
     mv_revisit_params def;
@@ -34,43 +59,68 @@ mv_status mv_revisit_mask(uint8_t *mask, int *count, const float *poses, int fra
     for (int i = 0; i < frames * 6; i++)
         if (!isfinite(poses[i])) return mv_fail(MV_ERR_ARG, "revisits: pose of frame %d is not finite", i / 6);
     int n = 0;
-    double r2 = p->radius_blocks * p->radius_blocks;
     for (int t = 0; t < frames; t++) {
         mask[t] = 0;
         const float *q = poses + (size_t)t * 6;
-        for (int s = 0; t >= context && s < context && !mask[t]; s++) {
-            const float *c = poses + (size_t)s * 6;
-            double dx = periodic_dist(q[1], c[1], p->wrap_blocks), dz = periodic_dist(q[3], c[3], p->wrap_blocks);
-            mask[t] = dx * dx + dz * dz <= r2 && periodic_dist(q[4], c[4], 360.0) <= p->yaw_deg;
-        }
+        for (int s = 0; t >= context && s < context && !mask[t]; s++)
+            mask[t] = (uint8_t)mv_pose_near(q, poses + (size_t)s * 6, p, NULL);
         n += mask[t];
     }
     if (count) *count = n;
     return MV_OK;
 }
 
-mv_status mv_revisit_mask_gap(uint8_t *mask, int *count, const float *poses, int frames, int context,
-                              const mv_revisit_params *p, int min_gap) {
+/* The context frames [lo, hi] a generated frame may match: hi from the gap, lo from the reaches (0 without). */
+static mv_status match_ranges(int **lo, int **hi, int frames, int context, int min_gap, const mv_reach *reach,
+                              int n_reach) {
+    int G = frames - context;
+    *lo = malloc((size_t)MV_MAX(G, 1) * sizeof(int));
+    *hi = malloc((size_t)MV_MAX(G, 1) * sizeof(int));
+    if (!*lo || !*hi) return mv_fail(MV_ERR_NOMEM, "revisits: out of memory");
+    for (int t = context; t < frames; t++) {
+        int a = reach ? INT_MAX : 0;
+        for (int i = 0; i < n_reach; i++) a = MV_MIN(a, mv_reach_first_frame(&reach[i], context, t));
+        (*lo)[t - context] = a;
+        (*hi)[t - context] = MV_MIN(context - 1, t - min_gap);
+    }
+    return MV_OK;
+}
+
+static mv_status revisit_ranged(uint8_t *mask, int *count, const float *poses, int frames, int context,
+                                const mv_revisit_params *p, int min_gap, const mv_reach *reach, int n_reach) {
     if (min_gap < 0) return mv_fail(MV_ERR_ARG, "revisits: the minimum gap must be >= 0, got %d", min_gap);
+    for (int i = 0; reach && i < n_reach; i++)
+        if (reach[i].back < 0 || reach[i].advance < 1)
+            return mv_fail(MV_ERR_ARG, "revisits: reach %d needs back >= 0 and advance >= 1, got %d and %d", i,
+                           reach[i].back, reach[i].advance);
     MV_TRY(mv_revisit_mask(mask, count, poses, frames, context, p));
-    if (min_gap == 0) return MV_OK;
+    if (min_gap == 0 && !reach) return MV_OK;
     mv_revisit_params def;
     if (!p) mv_revisit_params_init(&def), p = &def;
-    double r2 = p->radius_blocks * p->radius_blocks;
-    int n = 0;
-    for (int t = context; t < frames; t++) {
-        const float *q = poses + (size_t)t * 6;
-        int hit = 0, last = MV_MIN(context - 1, t - min_gap);
-        for (int s = 0; mask[t] && s <= last && !hit; s++) {
-            const float *c = poses + (size_t)s * 6;
-            double dx = periodic_dist(q[1], c[1], p->wrap_blocks), dz = periodic_dist(q[3], c[3], p->wrap_blocks);
-            hit = dx * dx + dz * dz <= r2 && periodic_dist(q[4], c[4], 360.0) <= p->yaw_deg;
-        }
-        mask[t] = (uint8_t)hit;
-        n += hit;
-    }
+    int *lo = NULL, *hi = NULL;
+    mv_status s = match_ranges(&lo, &hi, frames, context, min_gap, reach, n_reach);
+    if (s) goto fail;
+    int n = rescan(mask, poses, frames, context, p, lo, hi);
     if (count) *count = n;
-    return MV_OK;
+fail:
+    free(lo);
+    free(hi);
+    return s;
+}
+
+mv_status mv_revisit_mask_gap(uint8_t *mask, int *count, const float *poses, int frames, int context,
+                              const mv_revisit_params *p, int min_gap) {
+    return revisit_ranged(mask, count, poses, frames, context, p, min_gap, NULL, 0);
+}
+
+int mv_reach_first_frame(const mv_reach *r, int context, int t) {
+    return context + (t - context) / r->advance * r->advance - r->back;
+}
+
+mv_status mv_revisit_mask_reach(uint8_t *mask, int *count, const float *poses, int frames, int context,
+                                const mv_revisit_params *p, int min_gap, const mv_reach *reach, int n_reach) {
+    if (!reach || n_reach < 1) return mv_fail(MV_ERR_ARG, "revisits: need at least one reach, got %d", n_reach);
+    return revisit_ranged(mask, count, poses, frames, context, p, min_gap, reach, n_reach);
 }
 
 mv_status mv_random_partners(int *partner, int n_videos, uint64_t seed) {

@@ -136,8 +136,8 @@ mv_status mv_bootstrap_curves(double *mean, double *lo, double *hi, const double
 void mv_report_method_init(mv_report_method *m) {
     memset(m, 0, sizeof *m);
     mv_ci none = {NAN, NAN, NAN};
-    m->psnr_all = m->psnr_long = m->psnr_revisit = none;
-    m->ssim_all = m->ssim_long = m->ssim_revisit = none;
+    m->psnr_all = m->psnr_long = m->psnr_revisit = m->psnr_reach = none;
+    m->ssim_all = m->ssim_long = m->ssim_revisit = m->ssim_reach = none;
     m->dit_calls = m->tokens_per_step = -1;
     m->wall_seconds = NAN;
 }
@@ -151,18 +151,21 @@ static int count_bounds(const mv_report *r) {
 /* ---------------- summary table ---------------- */
 
 typedef struct {
-    const char *head, *group;
+    const char *head;
     int metric; /* 0 PSNR, 1 SSIM */
-    int range;  /* 0 all, 1 long horizon, 2 revisit */
 } table_col;
 
-static const table_col metric_cols[6] = {
-    {"all", "PSNR (dB)", 0, 0}, {"long horizon", "PSNR (dB)", 0, 1}, {"revisits", "PSNR (dB)", 0, 2},
-    {"all", "SSIM", 1, 0},      {"long horizon", "SSIM", 1, 1},      {"revisits", "SSIM", 1, 2},
+#define NCOLS 8        /* metric columns */
+#define COLS_METRIC 4  /* of which per metric: all, long horizon, revisits, revisits in reach */
+
+static const table_col metric_cols[NCOLS] = {
+    {"all", 0}, {"long horizon", 0}, {"revisits", 0}, {"revisits in reach", 0},
+    {"all", 1}, {"long horizon", 1}, {"revisits", 1}, {"revisits in reach", 1},
 };
 
 static mv_ci method_ci(const mv_report_method *m, int col) {
-    const mv_ci *c[6] = {&m->psnr_all, &m->psnr_long, &m->psnr_revisit, &m->ssim_all, &m->ssim_long, &m->ssim_revisit};
+    const mv_ci *c[NCOLS] = {&m->psnr_all, &m->psnr_long, &m->psnr_revisit, &m->psnr_reach,
+                             &m->ssim_all, &m->ssim_long, &m->ssim_revisit, &m->ssim_reach};
     return *c[col];
 }
 
@@ -201,6 +204,29 @@ static void md_cell(mv_textbuf *b, const char *s) {
     }
 }
 
+static int has_bound(const mv_report *r, const char *prefix) {
+    for (int k = 0; k < r->n_methods; k++)
+        if (r->methods[k].is_bound && !strncmp(r->methods[k].name, prefix, strlen(prefix))) return 1;
+    return 0;
+}
+
+/* One sentence per bound the report holds, found by the start of its name. */
+static void explain_bounds(mv_textbuf *b, const mv_report *r) {
+    if (!count_bounds(r)) return;
+    mv_tb_printf(b, " Bounds:");
+    int n = 0;
+    if (has_bound(r, "autoencoded"))
+        mv_tb_printf(b, "%s the *autoencoded* ground truth is the best any method can score through the autoencoder",
+                     n++ ? ";" : "");
+    if (has_bound(r, "random"))
+        mv_tb_printf(b, "%s a *random video* (another test video at the same frame index) is what an unrelated video "
+                        "of the same world scores", n++ ? ";" : "");
+    if (has_bound(r, "hold last"))
+        mv_tb_printf(b, "%s *hold last context frame* (the last ground-truth context frame, repeated) is what a model "
+                        "that stops moving scores", n++ ? ";" : "");
+    mv_tb_printf(b, "%s", n ? "." : " dashed grey lines.");
+}
+
 static void explain_ranges(mv_textbuf *b, const mv_report *r, int html) {
     int last = r->first_frame + r->n_frames - 1;
     mv_tb_printf(b, "Every method gets the same %d ground-truth context frames and the ground-truth actions, then "
@@ -213,11 +239,20 @@ static void explain_ranges(mv_textbuf *b, const mv_report *r, int html) {
         mv_tb_printf(b, "*Long horizon* averages frames %d–%d. ", r->long_from, r->long_to - 1);
     mv_tb_printf(b, "*Revisits* averages the generated frames whose camera returns to a place seen in the context, "
                     "where a model with long-range memory should recall what it saw. ");
+    mv_tb_printf(b, "*Revisits in reach* averages only those whose matching context frame lies ");
+    const char *reach = r->reach_text ? r->reach_text : "within what a method's rollout sees when it generates them";
+    if (html) mv_tb_escape(b, reach);
+    else mv_tb_printf(b, "%s", reach);
+    mv_tb_printf(b, ". ");
+    if (r->revisit_count && r->reach_count) {
+        mv_tb_printf(b, "Revisit frames per test video: ");
+        for (int v = 0; v < r->n_videos_evaluated; v++) mv_tb_printf(b, "%s%d", v ? ", " : "", r->revisit_count[v]);
+        mv_tb_printf(b, " (in reach: ");
+        for (int v = 0; v < r->n_videos_evaluated; v++) mv_tb_printf(b, "%s%d", v ? ", " : "", r->reach_count[v]);
+        mv_tb_printf(b, "). ");
+    }
     mv_tb_printf(b, "Brackets: 95%% bootstrap interval over test videos.");
-    if (count_bounds(r))
-        mv_tb_printf(b, " Bounds: the *autoencoded* ground truth is the best any method can score through the "
-                        "autoencoder; a *random video* (another test video at the same frame index) is what an "
-                        "unrelated video of the same world scores.");
+    explain_bounds(b, r);
 }
 
 static mv_status write_text_file(const char *dir, const char *name, const mv_textbuf *b) {
@@ -236,16 +271,17 @@ static void summary_md(mv_textbuf *b, const mv_report *r) {
     mv_tb_printf(b, "### ");
     md_cell(b, r->title);
     mv_tb_printf(b, "\n\n| method |");
-    for (int c = 0; c < 6; c++) mv_tb_printf(b, " %s %s |", metric_cols[c].metric ? "SSIM" : "PSNR", metric_cols[c].head);
+    for (int c = 0; c < NCOLS; c++)
+        mv_tb_printf(b, " %s %s |", metric_cols[c].metric ? "SSIM" : "PSNR", metric_cols[c].head);
     mv_tb_printf(b, " DiT calls | tokens / step | wall (s) |\n|---|");
-    for (int c = 0; c < 9; c++) mv_tb_printf(b, "---:|");
+    for (int c = 0; c < NCOLS + 3; c++) mv_tb_printf(b, "---:|");
     mv_tb_printf(b, "\n");
     for (int k = 0; k < r->n_methods; k++) {
         const mv_report_method *m = &r->methods[k];
         mv_tb_printf(b, "| %s", m->is_bound ? "*" : "");
         md_cell(b, m->name);
         mv_tb_printf(b, "%s |", m->is_bound ? "*" : "");
-        for (int c = 0; c < 6; c++) {
+        for (int c = 0; c < NCOLS; c++) {
             mv_ci ci = method_ci(m, c);
             int d = col_decimals(c), best = best_method(r, c) == k;
             if (!isfinite(ci.mean)) mv_tb_printf(b, " – |");
@@ -269,7 +305,7 @@ static void summary_md(mv_textbuf *b, const mv_report *r) {
 static const char *const page_css =
     "*{box-sizing:border-box}"
     "body{margin:0;background:#f5f6f8;color:#1f2937;font:15px/1.55 'DejaVu Sans',Helvetica,Arial,sans-serif}"
-    "main{max-width:1180px;margin:0 auto;padding:28px 28px 60px}"
+    "main{max-width:1280px;margin:0 auto;padding:28px 28px 60px}"
     "header{border-bottom:3px solid #0b6bcb;margin-bottom:18px;padding-bottom:10px}"
     "h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:30px 0 10px}"
     ".sub{color:#6b7280;margin:0}"
@@ -277,11 +313,11 @@ static const char *const page_css =
     "box-shadow:0 1px 2px rgba(0,0,0,.04)}"
     ".explain p{margin:0}"
     ".table-wrap{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:13.5px}"
-    "th,td{padding:6px 8px;border-bottom:1px solid #e5e7eb;text-align:right;white-space:nowrap}"
+    "th,td{padding:5px 6px;border-bottom:1px solid #e5e7eb;text-align:right;white-space:nowrap}"
     "th{background:#f9fafb;font-weight:600;color:#374151;white-space:normal;vertical-align:bottom}"
     "thead tr:first-child th{border-bottom:none;text-align:center;font-size:14px;color:#111827}"
     "th.grp{border-left:1px solid #e5e7eb}td.grp{border-left:1px solid #f0f1f3}"
-    "td:first-child,th:first-child{text-align:left;white-space:normal;min-width:200px}"
+    "td:first-child,th:first-child{text-align:left;white-space:normal;min-width:170px}"
     "tr.bound td{color:#4b5563;background:#fafafa;font-style:italic}"
     "td b{color:#0b6bcb}"
     ".ci{display:block;font-size:11.5px;color:#9ca3af}"
@@ -329,9 +365,11 @@ static void html_ci(mv_textbuf *b, mv_ci ci, int d, int best, int group_start) {
 
 static void html_table(mv_textbuf *b, const mv_report *r) {
     mv_tb_printf(b, "<div class=\"table-wrap\"><table id=\"mv-summary\"><thead><tr><th></th>"
-                    "<th colspan=\"3\" class=\"grp\">PSNR (dB) &#8593;</th><th colspan=\"3\" class=\"grp\">SSIM "
-                    "&#8593;</th><th colspan=\"3\" class=\"grp\">cost</th></tr><tr><th>method</th>");
-    for (int c = 0; c < 6; c++) mv_tb_printf(b, "<th%s>%s</th>", c % 3 ? "" : " class=\"grp\"", metric_cols[c].head);
+                    "<th colspan=\"%d\" class=\"grp\">PSNR (dB) &#8593;</th><th colspan=\"%d\" class=\"grp\">SSIM "
+                    "&#8593;</th><th colspan=\"3\" class=\"grp\">cost</th></tr><tr><th>method</th>", COLS_METRIC,
+                 COLS_METRIC);
+    for (int c = 0; c < NCOLS; c++)
+        mv_tb_printf(b, "<th%s>%s</th>", c % COLS_METRIC ? "" : " class=\"grp\"", metric_cols[c].head);
     mv_tb_printf(b, "<th class=\"grp\">DiT calls</th><th>tokens / step</th><th>wall (s)</th></tr></thead><tbody>\n");
     for (int k = 0; k < r->n_methods; k++) {
         const mv_report_method *m = &r->methods[k];
@@ -342,7 +380,8 @@ static void html_table(mv_textbuf *b, const mv_report *r) {
                      dash ? " 0 5px,transparent 5px 8px)" : "");
         mv_tb_escape(b, m->name);
         mv_tb_printf(b, "</td>");
-        for (int c = 0; c < 6; c++) html_ci(b, method_ci(m, c), col_decimals(c), best_method(r, c) == k, c % 3 == 0);
+        for (int c = 0; c < NCOLS; c++)
+            html_ci(b, method_ci(m, c), col_decimals(c), best_method(r, c) == k, c % COLS_METRIC == 0);
         char c1[32], c2[32], c3[32];
         fmt_count(c1, sizeof c1, m->dit_calls), fmt_count(c2, sizeof c2, m->tokens_per_step);
         fmt_seconds(c3, sizeof c3, m->wall_seconds);
@@ -382,7 +421,8 @@ static void html_page(mv_textbuf *b, const mv_report *r, const char *svg_psnr, c
     mv_tb_printf(b, "<h2>Summary</h2>\n<div class=\"card\">\n");
     html_table(b, r);
     mv_tb_printf(b, "</div>\n<h2>Per-frame curves</h2>\n<p>Mean over test videos with a shaded 95%% bootstrap band; "
-                    "shaded orange: frames that revisit a place seen in the context; grey: the given context.</p>\n"
+                    "shaded light orange: frames that revisit a place seen in the context; dark orange: revisits "
+                    "within reach; grey: the given context.</p>\n"
                     "<div class=\"plots\"><figure class=\"card\">%s</figure><figure class=\"card\">%s</figure></div>\n",
                  svg_psnr, svg_ssim);
     if (r->n_videos > 0) {
@@ -421,6 +461,10 @@ static mv_status report_check(const mv_report *r) {
         if (!r->videos || !r->videos[i] || !r->videos[i][0])
             return mv_fail(MV_ERR_ARG, "report: video %d has no file name", i);
     if (r->n_revisit > 0 && !r->revisit) return mv_fail(MV_ERR_ARG, "report: n_revisit > 0 but no revisit array");
+    if (r->n_revisit_reach > 0 && !r->revisit_reach)
+        return mv_fail(MV_ERR_ARG, "report: n_revisit_reach > 0 but no revisit_reach array");
+    if (!r->revisit_count != !r->reach_count)
+        return mv_fail(MV_ERR_ARG, "report: give both per-video counts (revisit_count, reach_count) or neither");
     return MV_OK;
 }
 

@@ -36,6 +36,7 @@ typedef struct {
     long dit_calls;       /* per test video; < 0: not applicable (bounds) */
     long tokens_per_step; /* < 0: not applicable */
     double wall_seconds;  /* total generation time; NAN: not applicable */
+    mv_ci psnr_reach, ssim_reach; /* summary over the revisit frames within reach (mv_report.revisit_reach) */
 } mv_report_method;
 
 typedef struct {
@@ -54,6 +55,13 @@ typedef struct {
     const char *const *video_captions; /* [n_videos] or NULL */
     int n_videos;
     const char *video_note; /* e.g. "left to right: ground truth, MilliVid, ..."; may be NULL */
+    /* The revisits whose matching context frame a method's rollout can see: their own table column, shaded
+     * darker than the other revisits. */
+    const int *revisit_reach; /* [n_revisit_reach] frame indices, a subset of revisit */
+    int n_revisit_reach;
+    const char *reach_text;   /* completes "whose matching context frame lies ..." in the text; may be NULL */
+    const int *revisit_count, *reach_count; /* [n_videos_evaluated] revisit / within-reach frames per video, or
+                                             * NULL (both or neither) */
 } mv_report;
 
 /* Sets every mv_ci of m to NAN (shown as "–"), dit_calls / tokens_per_step to -1, wall_seconds to NAN and

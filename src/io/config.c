@@ -360,11 +360,11 @@ mv_status mv_config_validate(const mv_config *c) {
     MV_TRY(check_rollout(c));
     MV_TRY(check_range("sample.steps", c->sample_steps, 1, 100000));
     MV_TRY(check_range("sample.guidance", c->guidance, 0, 100));
-    MV_TRY(check_range("eval.context", c->context_frames, 1, 1 << 20));
+    MV_TRY(check_range("eval.context", c->context_frames, 0, 1 << 20));
     MV_TRY(check_range("eval.frames", c->video_frames, 2, 1 << 20));
-    if (c->video_frames <= c->context_frames)
-        return mv_fail(MV_ERR_ARG, "config key 'eval.frames' = %d must exceed eval.context = %d", c->video_frames,
-                       c->context_frames);
+    if (c->video_frames <= mv_config_eval_context(c))
+        return mv_fail(MV_ERR_ARG, "config key 'eval.frames' = %d must exceed the evaluation context %d (eval.context, "
+                       "or 0 for the MilliVid reach + 1)", c->video_frames, mv_config_eval_context(c));
     return MV_OK;
 }
 

@@ -36,9 +36,15 @@ static char *slurp(const char *path) {
 static mv_status check_frames(const mv_npy *a) {
     if (a->dtype != MV_DT_U8)
         return mv_fail(MV_ERR_FORMAT, "%s: frames must be uint8, found %s", a->path, mv_dtype_name(a->dtype));
-    if (a->ndim != 5 || a->shape[4] != 3 || a->shape[2] != a->shape[3])
+    if (a->ndim != 5)
         return mv_fail(MV_ERR_FORMAT, "%s: frames must have shape (videos, frames, size, size, 3), found %d dims",
                        a->path, a->ndim);
+    if (a->shape[4] != 3)
+        return mv_fail(MV_ERR_FORMAT, "%s: frames have %lld channels, RGB frames need 3 (shape (videos, frames, "
+                       "size, size, 3))", a->path, (long long)a->shape[4]);
+    if (a->shape[2] != a->shape[3])
+        return mv_fail(MV_ERR_FORMAT, "%s: frames are %lldx%lld (height x width); they must be square", a->path,
+                       (long long)a->shape[2], (long long)a->shape[3]);
     if (a->shape[0] < 1 || a->shape[1] < 1 || a->shape[2] < 1 || a->shape[0] > (1 << 30) || a->shape[1] > (1 << 30) ||
         a->shape[2] > (1 << 15))
         return mv_fail(MV_ERR_FORMAT, "%s: frames shape (%lld, %lld, %lld, %lld, 3) is empty or too large", a->path,
@@ -172,4 +178,13 @@ void mv_dataset_close(mv_dataset *d) {
     free(d->dir);
     free(d->index_json);
     memset(d, 0, sizeof *d);
+}
+
+double mv_dataset_world_width(const mv_dataset *d) {
+    double w = 0;
+    cJSON *j = d->index_json ? cJSON_Parse(d->index_json) : NULL;
+    cJSON *ww = j ? cJSON_GetObjectItemCaseSensitive(j, "world_width") : NULL;
+    if (cJSON_IsNumber(ww) && ww->valuedouble > 0) w = ww->valuedouble;
+    cJSON_Delete(j);
+    return w;
 }

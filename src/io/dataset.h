@@ -16,6 +16,9 @@ typedef struct {
 
 mv_status mv_dataset_open(mv_dataset *d, const char *dir);
 void mv_dataset_close(mv_dataset *d);
+/* index.json's "world_width" when the data says its world wraps (Loopcraft: x and z are periodic with
+ * that period, in blocks); else 0. */
+double mv_dataset_world_width(const mv_dataset *d);
 static inline const uint8_t *mv_dataset_frame(const mv_dataset *d, int video, int t) {
     return (const uint8_t *)d->frames.data + ((size_t)video * d->frames_per_video + t) * d->size * d->size * 3;
 }

@@ -749,8 +749,7 @@ fail:
     return s;
 }
 
-mv_status mv_st_load_params(const mv_safetensors *f, const mv_params *p, float *arr, const char *prefix,
-                            int allow_extra) {
+mv_status mv_st_check_params(const mv_safetensors *f, const mv_params *p, const char *prefix, int allow_extra) {
     if (!prefix) prefix = "";
     size_t plen = strlen(prefix);
     char name[512], want[160], got[160];
@@ -767,13 +766,30 @@ mv_status mv_st_load_params(const mv_safetensors *f, const mv_params *p, float *
             return mv_fail(MV_ERR_SHAPE, "%s: tensor '%s': expected shape %s found %s (checkpoint from another config?)",
                            f->path, name, want, got);
         }
-        convert_to_f32(arr + pi->offset, t->data, t->dtype, t->numel);
     }
     if (allow_extra) return MV_OK;
     for (int i = 0; i < f->count; i++) {
         const char *n = f->tensors[i].name;
         if (strncmp(n, prefix, plen) || mv_params_find(p, n + plen) >= 0) continue;
         return mv_fail(MV_ERR_SHAPE, "%s: unexpected tensor '%s' (not part of this model)", f->path, n);
+    }
+    return MV_OK;
+}
+
+mv_status mv_st_load_params(const mv_safetensors *f, const mv_params *p, float *arr, const char *prefix,
+                            int allow_extra) {
+    MV_TRY(mv_st_check_params(f, p, prefix, allow_extra));
+    char name[512];
+    for (int i = 0; i < p->count; i++) {
+        const mv_param_info *pi = &p->info[i];
+        snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", pi->name);
+        const mv_tensor_view *t = mv_st_find(f, name);
+        float *dst = arr + pi->offset;
+        convert_to_f32(dst, t->data, t->dtype, t->numel);
+        for (size_t k = 0; k < t->numel; k++)
+            if (!isfinite(dst[k]))
+                return mv_fail(MV_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value (%g at index %zu): the file "
+                               "is corrupt or comes from a diverged run", f->path, name, dst[k], k);
     }
     return MV_OK;
 }
@@ -936,6 +952,14 @@ mv_status mv_npy_open(mv_npy *a, const char *path) {
         goto fail;
     }
     a->data = m + data_off;
+    if (a->numel && (uintptr_t)a->data % esz) { /* float loads need aligned addresses */
+        if (!(a->copy = malloc(a->numel * esz))) {
+            s = mv_fail(MV_ERR_NOMEM, "%s: out of memory for %zu bytes", path, a->numel * esz);
+            goto fail;
+        }
+        memcpy(a->copy, a->data, a->numel * esz);
+        a->data = a->copy;
+    }
     return MV_OK;
 fail:
     mv_npy_close(a);
@@ -944,6 +968,7 @@ fail:
 
 void mv_npy_close(mv_npy *a) {
     if (a->map) munmap(a->map, a->size);
+    free(a->copy);
     free(a->path);
     memset(a, 0, sizeof *a);
 }

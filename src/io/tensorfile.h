@@ -68,8 +68,12 @@ void mv_st_writer_abort(mv_st_writer *w); /* removes the temporary file, frees w
  * meta: NULL-terminated list of key, value, key, value, ..., NULL. */
 mv_status mv_st_save_params(const char *path, const mv_params *p, const float *arr, mv_dtype store,
                             const char *const *meta);
-/* Load by name into `arr` (p->data, m or v): every arena tensor must be present with the same shape
- * (message says expected vs found); extra tensors in the file are an error unless allow_extra. */
+/* Checks, without reading any data, that every arena tensor is present under prefix + name with the same
+ * shape (message says expected vs found); extra tensors in the file are an error unless allow_extra.
+ * Loaders call it before allocating the arena, so a file's metadata alone cannot force a large allocation. */
+mv_status mv_st_check_params(const mv_safetensors *f, const mv_params *p, const char *prefix, int allow_extra);
+/* Load by name into `arr` (p->data, m or v) after mv_st_check_params; every value must be finite (a NaN
+ * or infinity fails, naming the file and the tensor). */
 mv_status mv_st_load_params(const mv_safetensors *f, const mv_params *p, float *arr,
                             const char *prefix, int allow_extra);
 
@@ -82,7 +86,9 @@ typedef struct {
     int ndim;
     int64_t shape[MV_TF_MAX_DIMS];
     size_t numel;
-    const void *data;
+    const void *data; /* into the mapping, or into `copy`; aligned to the element size */
+    void *copy;       /* an aligned copy of the data when the file's data offset is not a multiple of
+                       * the element size (any .npy writer may pad the header so), else NULL */
 } mv_npy;
 mv_status mv_npy_open(mv_npy *a, const char *path);
 void mv_npy_close(mv_npy *a);

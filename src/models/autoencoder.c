@@ -88,7 +88,9 @@ static mv_status build_tables(mv_ae *ae) {
     return MV_OK;
 }
 
-mv_status mv_ae_create(mv_ae *ae, const mv_config *cfg, mv_ae_variant variant, int with_training) {
+/* The sizes and the registered parameter tensors of a model of config cfg; nothing large is allocated
+ * yet (tables and the arena come in ae_alloc). On failure ae is freed. */
+static mv_status ae_layout(mv_ae *ae, const mv_config *cfg, mv_ae_variant variant) {
     memset(ae, 0, sizeof *ae);
     MV_TRY(check_shapes(cfg));
     ae->cfg = *cfg;
@@ -110,7 +112,17 @@ mv_status mv_ae_create(mv_ae *ae, const mv_config *cfg, mv_ae_variant variant, i
         s = mv_fail(MV_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if ((s = register_part(ae, 0)) || (s = register_part(ae, 1)) || (s = build_tables(ae))) goto fail;
+    if ((s = register_part(ae, 0)) || (s = register_part(ae, 1))) goto fail;
+    return MV_OK;
+fail:
+    mv_ae_free(ae);
+    return s;
+}
+
+/* The token tables and the parameter arena of a laid-out model. On failure ae is freed. */
+static mv_status ae_alloc(mv_ae *ae, int with_training) {
+    mv_status s;
+    if ((s = build_tables(ae))) goto fail;
     if ((s = mv_params_alloc(&ae->params, with_training))) {
         s = mv_fail(MV_ERR_NOMEM, "out of memory for %zu autoencoder parameters", ae->params.total);
         goto fail;
@@ -119,6 +131,11 @@ mv_status mv_ae_create(mv_ae *ae, const mv_config *cfg, mv_ae_variant variant, i
 fail:
     mv_ae_free(ae);
     return s;
+}
+
+mv_status mv_ae_create(mv_ae *ae, const mv_config *cfg, mv_ae_variant variant, int with_training) {
+    MV_TRY(ae_layout(ae, cfg, variant));
+    return ae_alloc(ae, with_training);
 }
 
 void mv_ae_free(mv_ae *ae) {
@@ -169,10 +186,16 @@ mv_status mv_ae_load(mv_ae *ae, const char *path, int with_training) {
         s = mv_fail_prefix(s, "%s", path);
         goto fail;
     }
-    if ((s = mv_ae_create(ae, &meta.config, variant, with_training))) {
+    if ((s = ae_layout(ae, &meta.config, variant))) {
         s = mv_fail_prefix(s, "%s: stored config", path);
         goto fail;
     }
+    /* The file must hold every tensor of the config it states before that config sizes any memory. */
+    if ((s = mv_st_check_params(&f, &ae->params, "", 0))) {
+        mv_ae_free(ae);
+        goto fail;
+    }
+    if ((s = ae_alloc(ae, with_training))) goto fail;
     if ((s = mv_ckpt_load_params(&f, &ae->params, NULL))) {
         mv_ae_free(ae);
         goto fail;

@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "core/core.h"
+#include "core/gemm.h"
 #include "nn/nn.h"
 
 #define LN_EPS 1e-6f
@@ -118,10 +119,11 @@ static size_t acts_carve(mv_block_acts *a, const mv_block *blk, size_t N, float 
     return off;
 }
 
-/* Backward scratch: two [N,4D], dada [N,6D], three [N,D]. */
+/* Backward scratch: two [N,4D], dada [N,6D], three [N,D]; then for the bf16 path e1b [N,D],
+ * big2b [N,4D] and dqkvb [N,3D] bf16. */
 static size_t bwd_floats(const mv_block *blk, size_t N) {
     size_t D = (size_t)blk->D;
-    return 2 * round16(N * 4 * D) + round16(N * 6 * D) + 3 * round16(N * D);
+    return 2 * round16(N * 4 * D) + round16(N * 6 * D) + 3 * round16(N * D) + round16(N * 8 * D / 2 + 16);
 }
 
 mv_status mv_block_acts_alloc(mv_block_acts *a, const mv_block *blk, size_t max_tokens, int max_seq) {
@@ -132,6 +134,14 @@ mv_status mv_block_acts_alloc(mv_block_acts *a, const mv_block *blk, size_t max_
         return mv_fail(MV_ERR_NOMEM, "out of memory for block activations (%.1f MB)", n * 4.0 / 1e6);
     a->max_tokens = max_tokens;
     acts_carve(a, blk, max_tokens, a->buf);
+    if (mv_get_matmul_precision() == MV_MATMUL_BF16) {
+        size_t D = (size_t)blk->D, W = 12 * D * D, ND = max_tokens * D;
+        if (!(a->bbuf = mv_alloc((W + 7 * ND) * sizeof(uint16_t)))) {
+            mv_block_acts_free(a);
+            return mv_fail(MV_ERR_NOMEM, "out of memory for block activations (bf16 copies)");
+        }
+        a->wb = a->bbuf, a->mod1b = a->wb + W, a->attb = a->mod1b + ND, a->mod2b = a->attb + ND, a->hgb = a->mod2b + ND;
+    }
     if (blk->adaln && (!(a->row_start = malloc((max_tokens + 1) * sizeof(int))) ||
                        !(a->row_tok = malloc(MV_MAX(max_tokens, 1) * sizeof(int))))) {
         mv_block_acts_free(a);
@@ -142,6 +152,7 @@ mv_status mv_block_acts_alloc(mv_block_acts *a, const mv_block *blk, size_t max_
 
 void mv_block_acts_free(mv_block_acts *a) {
     mv_free(a->buf);
+    mv_free(a->bbuf);
     free(a->row_start);
     free(a->row_tok);
     memset(a, 0, sizeof *a);
@@ -202,6 +213,28 @@ static void block_gelu_backward(float *dinp, const float *dout, const float *inp
         float t = tanh_vec(GELU_K * (x + GELU_C * x * x * x));
         float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x);
         dinp[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    }
+}
+
+/* GELU straight to bf16 (the bf16 path keeps only the rounded activation, fc2's matmul input). */
+static void block_gelu_forward_bf16(uint16_t *out, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < (long)n; i++) {
+        float x = inp[i];
+        out[i] = mv_bf16_round(0.5f * x * (1.0f + tanh_vec(GELU_K * (x + GELU_C * x * x * x))));
+    }
+}
+
+/* dinp = dout * GELU'(inp) in fp32 (for the bias gradient) and rounded to bf16 in dinpb. */
+static void block_gelu_backward_bf16(float *dinp, uint16_t *dinpb, const float *dout, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < (long)n; i++) {
+        float x = inp[i];
+        float t = tanh_vec(GELU_K * (x + GELU_C * x * x * x));
+        float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x);
+        float g = dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+        dinp[i] = g;
+        dinpb[i] = mv_bf16_round(g);
     }
 }
 
@@ -391,6 +424,66 @@ static void residual_add(float *x, const float *y, size_t n) {
     for (long i = 0; i < (long)n; i++) x[i] += y[i];
 }
 
+/* ---- bf16 path: the block's matmuls on operands rounded once (see block.h) ---- */
+
+/* Whether a forward of N tokens with saved activations takes the bf16 path: bf16 precision, the bf16
+ * copies allocated, every matmul dimension >= 32 (as core/gemm.h's bf16 linear layers require) and an
+ * optimised kernel for every product of forward and backward (probed once per token count). */
+static int bf16_direct_ok(const mv_block *blk, mv_block_acts *a, int N) {
+    int D = blk->D;
+    if (!a->wb || mv_get_matmul_precision() != MV_MATMUL_BF16 || D < 32 || N < 32) return 0;
+    if (a->bf16_ok_n == N || a->bf16_ok_n == -N) return a->bf16_ok_n > 0;
+    static const float bias_probe = 0.0f;
+    int io[4][2] = {{D, D}, {D, 4 * D}, {4 * D, D}, {D, 3 * D}}, ok = 1; /* (in, out) of proj, fc1, fc2, qkv */
+    for (int i = 0; i < 4 && ok; i++) {
+        int I = io[i][0], O = io[i][1];
+        ok = (i == 3 || mv_gemm_bf16(0, 1, N, O, I, NULL, I, NULL, I, &bias_probe, NULL, O, 0)) &&
+             mv_gemm_bf16(0, 0, N, I, O, NULL, O, NULL, I, NULL, NULL, I, 0) &&
+             mv_gemm_bf16(1, 0, O, I, N, NULL, O, NULL, I, NULL, NULL, I, 1);
+    }
+    a->bf16_ok_n = ok ? N : -N;
+    return ok;
+}
+
+/* y [N, O] = x [N, I] @ w^T + b, all given as bf16 but b. */
+static void lin_fwd_bf16(float *y, const uint16_t *x, const uint16_t *w, const float *b, int N, int I, int O) {
+    MV_ASSERT(mv_gemm_bf16(0, 1, N, O, I, x, I, w, I, b, y, O, 0));
+}
+
+/* db [O] += column sums of dy [N, O] (fp32), split by output column so the sum order is fixed. */
+static void bias_grad(float *db, const float *dy, int N, int O) {
+    enum { CHUNK = 64 };
+    int nchunks = (O + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < nchunks; c++) {
+        int o0 = c * CHUNK, o1 = MV_MIN(O, o0 + CHUNK);
+        float acc[CHUNK] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *row = dy + (size_t)n * O;
+            for (int o = o0; o < o1; o++) acc[o - o0] += row[o];
+        }
+        for (int o = o0; o < o1; o++) db[o] += acc[o - o0];
+    }
+}
+
+/* dx [N, I] = dy @ w (overwritten); dw [O, I] += dy^T @ x; db [O] += column sums of dy32 (the fp32
+ * values of dy). dy, x, w bf16. */
+static void lin_bwd_bf16(float *dx, float *dw, float *db, const uint16_t *dy, const float *dy32, const uint16_t *x,
+                         const uint16_t *w, int N, int I, int O) {
+    MV_ASSERT(mv_gemm_bf16(0, 0, N, I, O, dy, O, w, I, NULL, dx, I, 0));
+    MV_ASSERT(mv_gemm_bf16(1, 0, O, I, N, dy, O, x, I, NULL, dw, I, 1));
+    if (db) bias_grad(db, dy32, N, O);
+}
+
+/* The four weight matrices of the block to bf16 (a->wb: qkv, proj, fc1, fc2). */
+static void round_weights(const mv_block *blk, const mv_params *p, mv_block_acts *a) {
+    size_t D2 = (size_t)blk->D * blk->D;
+    mv_bf16_round_n(a->wb, mv_params_data(p, blk->qkv_w), 3 * D2);
+    mv_bf16_round_n(a->wb + 3 * D2, mv_params_data(p, blk->proj_w), D2);
+    mv_bf16_round_n(a->wb + 4 * D2, mv_params_data(p, blk->fc1_w), 4 * D2);
+    mv_bf16_round_n(a->wb + 8 * D2, mv_params_data(p, blk->fc2_w), 4 * D2);
+}
+
 /* save = 0 (inference): skip the copies only backward needs (x_in, x_mid). */
 static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block_acts *a, float *x,
                                const float *c, const uint8_t *mask, int B, int T, int save) {
@@ -398,6 +491,10 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
     size_t ND = (size_t)N * D;
     MV_ASSERT((size_t)N <= a->max_tokens);
     MV_ASSERT(!blk->adaln || c);
+    size_t D2 = (size_t)D * D;
+    int direct = save && bf16_direct_ok(blk, a, N);
+    a->bf16_used = direct;
+    if (direct) round_weights(blk, p, a);
     if (blk->adaln) adaln_forward(blk, p, a, c, B, T);
     if (save) memcpy(a->x_in, x, ND * sizeof(float));
     /* attention branch */
@@ -406,13 +503,23 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
     /* the q, k, v thirds of attn.qkv as three GEMMs on the row blocks of its weight and bias */
     const float *wqkv = mv_params_data(p, blk->qkv_w), *bqkv = mv_params_data(p, blk->qkv_b);
     float *qkv_out[3] = {a->q, a->k, a->v};
-    for (int j = 0; j < 3; j++)
-        linear_forward(qkv_out[j], a->mod1, wqkv + (size_t)j * D * D, bqkv + (size_t)j * D, N, D, D);
+    if (direct) mv_bf16_round_n(a->mod1b, a->mod1, ND);
+    for (int j = 0; j < 3; j++) {
+        if (direct)
+            lin_fwd_bf16(qkv_out[j], a->mod1b, a->wb + j * D2, bqkv + (size_t)j * D, N, D, D);
+        else
+            linear_forward(qkv_out[j], a->mod1, wqkv + (size_t)j * D * D, bqkv + (size_t)j * D, N, D, D);
+    }
     rmsnorm_forward(a->qn, a->q_rstd, a->q, mv_params_data(p, blk->qnorm_w), N * H, dh, QK_EPS);
     rmsnorm_forward(a->kn, a->k_rstd, a->k, mv_params_data(p, blk->knorm_w), N * H, dh, QK_EPS);
     attention_forward(a->att, a->lse, a->qn, a->kn, a->v, mask, B, T, H, dh);
-    linear_forward(a->att_proj, a->att, mv_params_data(p, blk->proj_w), mv_params_data(p, blk->proj_b),
-                   N, D, D);
+    if (direct) {
+        mv_bf16_round_n(a->attb, a->att, ND);
+        lin_fwd_bf16(a->att_proj, a->attb, a->wb + 3 * D2, mv_params_data(p, blk->proj_b), N, D, D);
+    } else {
+        linear_forward(a->att_proj, a->att, mv_params_data(p, blk->proj_w), mv_params_data(p, blk->proj_b), N, D,
+                       D);
+    }
     if (blk->adaln)
         gate_fwd(blk, a, x, a->ada, 2, a->att_proj, B, T);
     else
@@ -421,11 +528,17 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
     /* MLP branch */
     layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, x, NULL, NULL, N, D, LN_EPS);
     if (blk->adaln) mod_fwd(blk, a, a->mod2, a->ln2, a->ada, 3, B, T);
-    linear_forward(a->h, a->mod2, mv_params_data(p, blk->fc1_w), mv_params_data(p, blk->fc1_b), N, D,
-                   4 * D);
-    block_gelu_forward(a->h_gelu, a->h, (size_t)N * 4 * D);
-    linear_forward(a->mlp_out, a->h_gelu, mv_params_data(p, blk->fc2_w), mv_params_data(p, blk->fc2_b),
-                   N, 4 * D, D);
+    if (direct) {
+        mv_bf16_round_n(a->mod2b, a->mod2, ND);
+        lin_fwd_bf16(a->h, a->mod2b, a->wb + 4 * D2, mv_params_data(p, blk->fc1_b), N, D, 4 * D);
+        block_gelu_forward_bf16(a->hgb, a->h, ND * 4);
+        lin_fwd_bf16(a->mlp_out, a->hgb, a->wb + 8 * D2, mv_params_data(p, blk->fc2_b), N, 4 * D, D);
+    } else {
+        linear_forward(a->h, a->mod2, mv_params_data(p, blk->fc1_w), mv_params_data(p, blk->fc1_b), N, D, 4 * D);
+        block_gelu_forward(a->h_gelu, a->h, ND * 4);
+        linear_forward(a->mlp_out, a->h_gelu, mv_params_data(p, blk->fc2_w), mv_params_data(p, blk->fc2_b), N,
+                       4 * D, D);
+    }
     if (blk->adaln)
         gate_fwd(blk, a, x, a->ada, 5, a->mlp_out, B, T);
     else
@@ -522,24 +635,42 @@ void mv_block_backward_rows(const mv_block *blk, mv_params *p, const mv_block_ac
     float *big1 = scratch, *big2 = big1 + N4, *dada = big2 + N4;
     float *e1 = dada + round16(ND * 6), *e2 = e1 + round16(ND),
           *e3 = e2 + round16(ND);
+    uint16_t *e1b = (uint16_t *)(e3 + round16(ND)), *big2b = e1b + ND, *dqkvb = big2b + 4 * ND; /* bf16 path */
+    int direct = a->bf16_used;
+    size_t D2 = (size_t)D * D;
     if (blk->adaln) memset(dada, 0, cond_rows(blk, a, B, T) * 6 * D * sizeof(float));
     /* MLP branch: x_out = x_mid + gate_mlp * mlp_out */
     residual_branch_grad(blk, a, dada + 5 * D, e1, dx, ada_chunk(a, 5, D), a->mlp_out, B, T);
-    memset(big1, 0, ND * 4 * sizeof(float));
-    linear_backward(big1, mv_params_grad(p, blk->fc2_w), mv_params_grad(p, blk->fc2_b), e1, a->h_gelu,
-                    mv_params_data(p, blk->fc2_w), N, 4 * D, D);
-    block_gelu_backward(big2, big1, a->h, ND * 4);
-    memset(e2, 0, ND * sizeof(float));
-    linear_backward(e2, mv_params_grad(p, blk->fc1_w), mv_params_grad(p, blk->fc1_b), big2, a->mod2,
-                    mv_params_data(p, blk->fc1_w), N, D, 4 * D);
+    if (direct) {
+        mv_bf16_round_n(e1b, e1, ND);
+        lin_bwd_bf16(big1, mv_params_grad(p, blk->fc2_w), mv_params_grad(p, blk->fc2_b), e1b, e1, a->hgb,
+                     a->wb + 8 * D2, N, 4 * D, D);
+        block_gelu_backward_bf16(big2, big2b, big1, a->h, ND * 4);
+        lin_bwd_bf16(e2, mv_params_grad(p, blk->fc1_w), mv_params_grad(p, blk->fc1_b), big2b, big2, a->mod2b,
+                     a->wb + 4 * D2, N, D, 4 * D);
+    } else {
+        memset(big1, 0, ND * 4 * sizeof(float));
+        linear_backward(big1, mv_params_grad(p, blk->fc2_w), mv_params_grad(p, blk->fc2_b), e1, a->h_gelu,
+                        mv_params_data(p, blk->fc2_w), N, 4 * D, D);
+        block_gelu_backward(big2, big1, a->h, ND * 4);
+        memset(e2, 0, ND * sizeof(float));
+        linear_backward(e2, mv_params_grad(p, blk->fc1_w), mv_params_grad(p, blk->fc1_b), big2, a->mod2,
+                        mv_params_data(p, blk->fc1_w), N, D, 4 * D);
+    }
     norm_backward(blk, a, dx, e3, dada + 3 * D, e2, a->ln2, ada_chunk(a, 4, D), a->x_mid, a->ln2_mean,
                   a->ln2_rstd, B, T);
     /* attention branch: x_mid = x_in + gate_msa * proj(attn(...)) */
     residual_branch_grad(blk, a, dada + 2 * D, e1, dx, ada_chunk(a, 2, D), a->att_proj, B, T);
     float *datt = e2, *dqn = big1, *dkn = big1 + ND, *dv = big1 + 2 * ND, *dq = big2, *dk = big2 + ND;
-    memset(datt, 0, ND * sizeof(float));
-    linear_backward(datt, mv_params_grad(p, blk->proj_w), mv_params_grad(p, blk->proj_b), e1, a->att,
-                    mv_params_data(p, blk->proj_w), N, D, D);
+    if (direct) {
+        mv_bf16_round_n(e1b, e1, ND);
+        lin_bwd_bf16(datt, mv_params_grad(p, blk->proj_w), mv_params_grad(p, blk->proj_b), e1b, e1, a->attb,
+                     a->wb + 3 * D2, N, D, D);
+    } else {
+        memset(datt, 0, ND * sizeof(float));
+        linear_backward(datt, mv_params_grad(p, blk->proj_w), mv_params_grad(p, blk->proj_b), e1, a->att,
+                        mv_params_data(p, blk->proj_w), N, D, D);
+    }
     memset(big1, 0, ND * 3 * sizeof(float));
     attention_backward(dqn, dkn, dv, datt, a->att, a->lse, a->qn, a->kn, a->v, mask, B, T, H, dh);
     memset(big2, 0, ND * 2 * sizeof(float));
@@ -547,12 +678,23 @@ void mv_block_backward_rows(const mv_block *blk, mv_params *p, const mv_block_ac
                      a->q_rstd, N * H, dh);
     rmsnorm_backward(dk, mv_params_grad(p, blk->knorm_w), dkn, a->k, mv_params_data(p, blk->knorm_w),
                      a->k_rstd, N * H, dh);
-    memset(e1, 0, ND * sizeof(float));
     const float *dthird[3] = {dq, dk, dv};
-    for (int j = 0; j < 3; j++)
-        linear_backward(e1, mv_params_grad(p, blk->qkv_w) + (size_t)j * D * D,
-                        mv_params_grad(p, blk->qkv_b) + (size_t)j * D, dthird[j], a->mod1,
-                        mv_params_data(p, blk->qkv_w) + (size_t)j * D * D, N, D, D);
+    if (direct) {
+        /* [dq | dk | dv] as one [N, 3D] bf16 matrix: one product each for d(mod1) and d(qkv weight) */
+#pragma omp parallel for schedule(static)
+        for (long n = 0; n < (long)N; n++)
+            for (int j = 0; j < 3; j++)
+                for (int d = 0; d < D; d++)
+                    dqkvb[(size_t)n * 3 * D + (size_t)j * D + d] = mv_bf16_round(dthird[j][(size_t)n * D + d]);
+        lin_bwd_bf16(e1, mv_params_grad(p, blk->qkv_w), NULL, dqkvb, NULL, a->mod1b, a->wb, N, D, 3 * D);
+        for (int j = 0; j < 3; j++) bias_grad(mv_params_grad(p, blk->qkv_b) + (size_t)j * D, dthird[j], N, D);
+    } else {
+        memset(e1, 0, ND * sizeof(float));
+        for (int j = 0; j < 3; j++)
+            linear_backward(e1, mv_params_grad(p, blk->qkv_w) + (size_t)j * D * D,
+                            mv_params_grad(p, blk->qkv_b) + (size_t)j * D, dthird[j], a->mod1,
+                            mv_params_data(p, blk->qkv_w) + (size_t)j * D * D, N, D, D);
+    }
     norm_backward(blk, a, dx, e3, dada, e1, a->ln1, ada_chunk(a, 1, D), a->x_in, a->ln1_mean, a->ln1_rstd, B, T);
     if (blk->adaln) adaln_backward(blk, p, a, dada, e1, dc, B, T);
 }

@@ -30,6 +30,12 @@ typedef struct {
     const int *uidx;
     int U;
     int *row_start, *row_tok; /* added: the tokens of each row, [max_tokens + 1] and [max_tokens] */
+    /* bf16 training path (acts made under MV_MATMUL_BF16; NULL otherwise): the block's matmuls take
+     * operands rounded once per forward and kept for backward: weights wb [12 D^2] (qkv, proj, fc1, fc2
+     * as stored), inputs mod1b, attb, mod2b [N, D] and hgb [N, 4D]. bf16_used: the last forward ran it
+     * (then h_gelu is not written); bf16_ok_n: token count whose kernels were found available. */
+    uint16_t *bbuf, *wb, *mod1b, *attb, *mod2b, *hgb;
+    int bf16_used, bf16_ok_n;
 } mv_block_acts;
 
 mv_status mv_block_register(mv_block *blk, mv_params *p, const char *prefix, int D, int heads,

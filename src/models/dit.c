@@ -22,7 +22,8 @@ static mv_status add2(mv_params *p, int *idx, const char *name, int64_t a, int64
     return mv_params_add(p, name, b > 0 ? 2 : 1, shape, idx);
 }
 
-mv_status mv_dit_create(mv_dit *m, const mv_config *cfg, mv_dit_kind kind, int with_training) {
+/* Sizes and registers every parameter of the configuration; allocates only the block table. */
+static mv_status dit_layout(mv_dit *m, const mv_config *cfg, mv_dit_kind kind) {
     memset(m, 0, sizeof *m);
     mv_params_init(&m->params);
     m->kind = kind;
@@ -80,7 +81,13 @@ mv_status mv_dit_create(mv_dit *m, const mv_config *cfg, mv_dit_kind kind, int w
     if (!s) s = add2(p, &m->final_b, "dit.unpatchify.linear.bias", m->C, 0);
     if (!s) s = add2(p, &m->final_ada_w, "dit.unpatchify.adaLN_modulation.1.weight", 2 * D, D);
     if (!s) s = add2(p, &m->final_ada_b, "dit.unpatchify.adaLN_modulation.1.bias", 2 * D, 0);
-    if (!s) s = mv_params_alloc(p, with_training);
+    if (s) mv_dit_free(m);
+    return s;
+}
+
+mv_status mv_dit_create(mv_dit *m, const mv_config *cfg, mv_dit_kind kind, int with_training) {
+    mv_status s = dit_layout(m, cfg, kind);
+    if (!s) s = mv_params_alloc(&m->params, with_training);
     if (s) {
         mv_dit_free(m);
         return s == MV_ERR_NOMEM ? mv_fail(s, "dit: out of memory for parameters") : s;
@@ -144,7 +151,10 @@ mv_status mv_dit_load(mv_dit *m, const char *path, mv_ckpt_meta *meta_out) {
     if (!strcmp(meta.model, "video_framepack")) kind = MV_DIT_FRAMEPACK;
     else if (strcmp(meta.model, "video_universal"))
         s = mv_fail(MV_ERR_FORMAT, "%s: expected a video DiT checkpoint (millivid train), found %s", path, meta.model);
-    if (!s && (s = mv_dit_create(m, &meta.config, kind, 0))) mv_fail_prefix(s, "%s: stored config", path);
+    if (!s && (s = dit_layout(m, &meta.config, kind))) mv_fail_prefix(s, "%s: stored config", path);
+    /* The file must hold every tensor of the config it states before that config sizes any memory. */
+    if (!s) s = mv_st_check_params(&f, &m->params, "", 0);
+    if (!s && (s = mv_params_alloc(&m->params, 0))) mv_fail_prefix(s, "%s: out of memory for parameters", path);
     if (!s) s = mv_ckpt_load_params(&f, &m->params, "");
     mv_st_close(&f);
     if (s) {

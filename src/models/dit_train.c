@@ -162,16 +162,10 @@ static int action_id(const mv_dit_trainer *tr, int video, int frame) {
     return (int)tr->actions[((size_t)video * tr->lat->frames + frame) * 6];
 }
 
-/* Universal sample b: schedule step, placement, times, tokens with ground-truth latents. */
-static void draw_universal(mv_dit_trainer *tr, mv_rng *g, int b) {
+/* Universal sample b: schedule step k at offset `off` of `video`, tokens with ground-truth latents. */
+static void fill_universal(mv_dit_trainer *tr, int b, int k, int video, int off, int keep, float td) {
     const mv_schedule *s = tr->sched;
     int C = tr->model->C, T = tr->T;
-    int k = mv_schedule_sample_step(s, mv_rng_uniform1(g));
-    int video = (int)mv_rng_below(g, (uint32_t)tr->lat->videos);
-    int off = (int)mv_rng_below(g, (uint32_t)(tr->lat->frames - s->N + 1));
-    int keep;
-    float td;
-    mv_diff_train_draw(g, MV_GUIDANCE_DROPOUT, &keep, &td);
     tr->keep[b] = (uint8_t)keep;
     int ntok, ncell = mv_step_cells(s, k, off, tr->cells, &ntok, NULL);
     MV_ASSERT(ntok == T);
@@ -194,15 +188,11 @@ static void draw_universal(mv_dit_trainer *tr, mv_rng *g, int b) {
     mv_diff_train_times(tr->t + (size_t)b * T, tr->den + (size_t)b * T, T, td, keep);
 }
 
-/* FramePack sample b: F consecutive level-0 frames, the last n_d denoised. */
-static void draw_framepack(mv_dit_trainer *tr, mv_rng *g, int b) {
+/* FramePack sample b: F consecutive level-0 frames from `off` of `video`, the last n_d denoised. */
+static void fill_framepack(mv_dit_trainer *tr, int b, int video, int off, int keep, float td) {
     const mv_dit *m = tr->model;
     int F = m->fp_frames, T0 = m->grid0 * m->grid0, C = m->C, nd = m->fp_denoise;
-    int video = (int)mv_rng_below(g, (uint32_t)tr->lat->videos);
-    int off = (int)mv_rng_below(g, (uint32_t)(tr->lat->frames - F + 1));
-    int keep;
-    float td;
-    mv_diff_train_draw(g, MV_GUIDANCE_DROPOUT, &keep, &td);
+    tr->keep[b] = (uint8_t)keep;
     for (int f = 0; f < F; f++) {
         size_t o = (size_t)b * F + f;
         mv_latents_read(tr->lat, 0, video, off + f, tr->x + o * T0 * C);
@@ -211,17 +201,54 @@ static void draw_framepack(mv_dit_trainer *tr, mv_rng *g, int b) {
     }
 }
 
-mv_status mv_dit_train_step(mv_dit_trainer *tr, uint64_t seed, long step, float *loss) {
-    mv_dit *m = tr->model;
-    int B = tr->B, T = tr->T, C = m->C;
+void mv_dit_train_fill(mv_dit_trainer *tr, int b, int k, int video, int off, int keep, float td) {
+    MV_ASSERT(b >= 0 && b < tr->B && video >= 0 && video < tr->lat->videos);
+    MV_ASSERT(off >= 0 && off + tr->span <= tr->lat->frames);
+    if (tr->model->kind == MV_DIT_FRAMEPACK) {
+        fill_framepack(tr, b, video, off, keep, td);
+    } else {
+        MV_ASSERT(k >= 0 && k < tr->sched->nsteps);
+        fill_universal(tr, b, k, video, off, keep, td);
+    }
+}
+
+/* Sample b of a batch: the random draws (schedule step for universal models, placement, condition
+ * dropout, t_d), in this order, then the sample's buffers. */
+static void draw_sample(mv_dit_trainer *tr, mv_rng *g, int b) {
+    int k = tr->model->kind == MV_DIT_FRAMEPACK ? 0 : mv_schedule_sample_step(tr->sched, mv_rng_uniform1(g));
+    int video = (int)mv_rng_below(g, (uint32_t)tr->lat->videos);
+    int off = (int)mv_rng_below(g, (uint32_t)(tr->lat->frames - tr->span + 1));
+    int keep;
+    float td;
+    mv_diff_train_draw(g, MV_GUIDANCE_DROPOUT, &keep, &td);
+    mv_dit_train_fill(tr, b, k, video, off, keep, td);
+}
+
+/* The stream of sample i of the global batch of step `step` of run `seed`. */
+static mv_rng sample_stream(uint64_t seed, long step, int i) {
     mv_rng base, g;
     mv_rng_init(&base, seed);
     g = mv_rng_fork(&base, 2000003ull + (uint64_t)step);
+    return mv_rng_fork(&g, (uint64_t)i);
+}
+
+/* Samples 0..B-1 of the buffers: global samples first..first+B-1 of step `step`, each drawn from its
+ * own stream (draws, then its noise eps [per floats] at offset b * per). */
+static void draw_batch(mv_dit_trainer *tr, uint64_t seed, long step, size_t per) {
+    for (int b = 0; b < tr->B; b++) {
+        mv_rng g = sample_stream(seed, step, tr->first + b);
+        draw_sample(tr, &g, b);
+        mv_rng_normal(&g, tr->eps + b * per, per);
+    }
+}
+
+mv_status mv_dit_train_step(mv_dit_trainer *tr, uint64_t seed, long step, float *loss) {
+    mv_dit *m = tr->model;
+    int B = tr->B, T = tr->T, C = m->C;
     if (m->kind == MV_DIT_FRAMEPACK) {
         int F = m->fp_frames, T0 = m->grid0 * m->grid0, nd = m->fp_denoise;
         size_t nx = (size_t)B * F * T0;
-        for (int b = 0; b < B; b++) draw_framepack(tr, &g, b);
-        mv_rng_normal(&g, tr->eps, nx * C);
+        draw_batch(tr, seed, step, (size_t)F * T0 * C);
         /* per-token times for the noise formula */
         for (size_t i = 0; i < nx; i++) tr->dv[i] = tr->t[i / T0]; /* dv as scratch [nx] */
         mv_diff_add_noise(tr->xt, tr->x, tr->eps, tr->dv, (int)nx, C);
@@ -235,18 +262,20 @@ mv_status mv_dit_train_step(mv_dit_trainer *tr, uint64_t seed, long step, float 
         memset(tr->den, 1, n);
         memset(tr->dv, 0, (size_t)n * C * sizeof(float));
         *loss = (float)mv_diff_v_loss(tr->dv, tr->vp, tr->vt, tr->den, n, C, 1.0f);
+        tr->loss_count = (long)n * C;
         mv_dit_fp_backward(m, &tr->acts, tr->dv);
         return MV_OK;
     }
-    for (int b = 0; b < B; b++) draw_universal(tr, &g, b);
+    draw_batch(tr, seed, step, (size_t)T * C);
     size_t N = (size_t)B * T;
-    mv_rng_normal(&g, tr->eps, N * C);
     mv_diff_add_noise(tr->xt, tr->x, tr->eps, tr->t, (int)N, C);
     mv_diff_v_target(tr->vt, tr->x, tr->eps, tr->t, (int)N, C);
     mv_dit_tokens tk = {B, T, tr->frame, tr->level, tr->row, tr->col, tr->t, tr->action, tr->keep, tr->ctx};
     MV_TRY(mv_dit_forward(m, &tr->acts, tr->vp, tr->xt, &tk));
     memset(tr->dv, 0, N * C * sizeof(float));
     *loss = (float)mv_diff_v_loss(tr->dv, tr->vp, tr->vt, tr->den, (int)N, C, 1.0f);
+    tr->loss_count = 0;
+    for (size_t i = 0; i < N; i++) tr->loss_count += tr->den[i] ? C : 0;
     mv_dit_backward(m, &tr->acts, tr->dv);
     return MV_OK;
 }

@@ -7,10 +7,22 @@
  * exactly one task, so results repeat bit for bit at any thread count.
  * Layout: q, k, v, out [B, T, H*dh], channel h*dh + j; lse [B, H, T] (in units of scaled scores).
  * Scratch lives on the stack (at most ~250 KB per thread for dh <= ATTN_MAX_DH); larger heads use the
- * naive kernels. */
+ * naive kernels.
+ * Under mv_set_matmul_precision(MV_MATMUL_BF16) the score and value products (QK^T, PV and the five
+ * of backward) run instead as batched oneDNN matmuls on bf16 operands with fp32 accumulation, like
+ * PyTorch's bf16 autocast: q, k, v, dout and the probabilities P and dS are rounded to bf16; scores,
+ * softmax, log-sum-exp and dS are computed in fp32. Samples go in groups whose [H, T, T] scores fit
+ * ATTN_BF16_GROUP bytes (cache), samples and heads as the batch of each matmul, q/k/v and the outputs
+ * read and written in place through strides; results repeat bit for bit at a fixed thread count.
+ * Sequences whose one-sample scores exceed ATTN_BF16_MAX bytes, and CPUs without an optimised bf16
+ * matmul, use the fp32 kernels. */
 #include <math.h>
+#if defined(__AVX512F__) && defined(__AVX512BF16__)
+#include <immintrin.h>
+#endif
 
 #include "core/core.h"
+#include "core/gemm.h"
 #include "nn/nn.h"
 #include "nn/nn_internal.h"
 #include "nn/tile.h"
@@ -93,6 +105,178 @@ static void attn_fwd_block(float *out, float *lse, const float *q, const float *
     }
 }
 
+/* ------------------------------------------------------------------ bf16 (batched oneDNN matmuls) */
+
+enum { ATTN_BF16_GROUP = 4 << 20, ATTN_BF16_MAX = 64 << 20, ATTN_BF16_MIN_T = 32 };
+
+/* Reusable workspace of the calling thread (the attention runs outside parallel regions). */
+static _Thread_local void *t_ws;
+static _Thread_local size_t t_ws_bytes;
+
+static void *attn_workspace(size_t bytes) {
+    if (t_ws_bytes >= bytes) return t_ws;
+    mv_free(t_ws);
+    t_ws = mv_alloc(bytes);
+    t_ws_bytes = t_ws ? bytes : 0;
+    return t_ws;
+}
+
+/* Strides (sample, head, row, column) of the heads of [G, T, H*dh] (head h at column h*dh) and of
+ * their transposes; of packed scores [G, H, T, T] and of their transposes. */
+#define HEADS(T, dh, ld) ((const int64_t[4]){(int64_t)(T) * (ld), (dh), (ld), 1})
+#define HEADS_T(T, dh, ld) ((const int64_t[4]){(int64_t)(T) * (ld), (dh), 1, (ld)})
+#define SCORES(H, T) ((const int64_t[4]){(int64_t)(H) * (T) * (T), (int64_t)(T) * (T), (T), 1})
+#define SCORES_T(H, T) ((const int64_t[4]){(int64_t)(H) * (T) * (T), (int64_t)(T) * (T), 1, (T)})
+
+/* Samples per group: their fp32 scores fit ATTN_BF16_GROUP bytes (in cache); groups balanced. */
+static int attn_bf16_group(int B, int T, int H) {
+    size_t per = (size_t)H * T * T * sizeof(float);
+    int ngroups = (int)MV_MIN((size_t)B, MV_MAX((size_t)1, ((size_t)B * per + ATTN_BF16_GROUP - 1) / ATTN_BF16_GROUP));
+    return (B + ngroups - 1) / ngroups;
+}
+
+/* Whether the bf16 path runs: bf16 precision, one sample's scores within ATTN_BF16_MAX bytes and an
+ * optimised oneDNN kernel for every product it needs at the group sizes used (probed, nothing
+ * computed). */
+static int attn_bf16_usable(int B, int T, int H, int dh, int backward) {
+    if (mv_get_matmul_precision() != MV_MATMUL_BF16 || T < ATTN_BF16_MIN_T || dh < 8) return 0;
+    if ((size_t)H * T * T * sizeof(float) > ATTN_BF16_MAX) return 0;
+    int64_t ld = (int64_t)H * dh;
+    int G = attn_bf16_group(B, T, H), sizes[2] = {G, B % G}, ok = 1;
+    for (int i = 0; i < 2 && ok; i++) {
+        int g = sizes[i];
+        if (!g) continue;
+        ok = mv_gemm_bf16_batched(g, H, T, T, dh, NULL, HEADS(T, dh, ld), NULL, HEADS_T(T, dh, ld), NULL,
+                                  SCORES(H, T), 0);
+        if (!backward)
+            ok = ok && mv_gemm_bf16_batched(g, H, T, dh, T, NULL, SCORES(H, T), NULL, HEADS(T, dh, ld), NULL,
+                                            HEADS(T, dh, ld), 0);
+        else
+            ok = ok &&
+                 mv_gemm_bf16_batched(g, H, T, dh, T, NULL, SCORES_T(H, T), NULL, HEADS(T, dh, ld), NULL,
+                                      HEADS(T, dh, ld), 1) &&
+                 mv_gemm_bf16_batched(g, H, T, dh, T, NULL, SCORES(H, T), NULL, HEADS(T, dh, ld), NULL,
+                                      HEADS(T, dh, ld), 1);
+    }
+    return ok;
+}
+
+/* Masked keys of query row i of sample b to -inf in the score row s [T]. */
+static void mask_row(float *s, const uint8_t *mask, int b, int T, int i) {
+    if (!mask) return;
+    const uint8_t *m = mask + ((size_t)b * T + i) * T;
+    for (int j = 0; j < T; j++)
+        if (!m[j]) s[j] = -INFINITY;
+}
+
+/* p [n] = bf16(x [n] * a). */
+static void round_scaled_bf16(uint16_t *p, const float *x, float a, int n) {
+    int j = 0;
+#if defined(__AVX512F__) && defined(__AVX512BF16__)
+    __m512 va = _mm512_set1_ps(a);
+    for (; j + 16 <= n; j += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(x + j), va));
+        _mm256_storeu_si256((__m256i *)(p + j), (__m256i)h);
+    }
+#endif
+    for (; j < n; j++) p[j] = mv_bf16_round(x[j] * a);
+}
+
+/* Returns 1 when it computed the output (else the caller runs the fp32 kernels). */
+static int attn_bf16_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                             const uint8_t *mask, int B, int T, int H, int dh) {
+    if (!attn_bf16_usable(B, T, H, dh, 0)) return 0;
+    int G = attn_bf16_group(B, T, H);
+    size_t n = (size_t)B * T * H * dh, ss = (size_t)G * H * T * T;
+    int64_t ld = (int64_t)H * dh;
+    /* Qb, Kb, Vb [B, T, H*dh] bf16; S [G, H, T, T] fp32 and Pb bf16 of one group */
+    char *ws = attn_workspace(3 * n * 2 + ss * 4 + ss * 2 + 128);
+    if (!ws) return 0;
+    uint16_t *Qb = (uint16_t *)ws, *Kb = Qb + n, *Vb = Kb + n;
+    float *S = (float *)(((uintptr_t)(Vb + n) + 63) & ~(uintptr_t)63);
+    uint16_t *Pb = (uint16_t *)(S + ss);
+    float scale = 1.0f / sqrtf((float)dh);
+    mv_bf16_round_n(Qb, q, n);
+    mv_bf16_round_n(Kb, k, n);
+    mv_bf16_round_n(Vb, v, n);
+    for (int b0 = 0; b0 < B; b0 += G) {
+        int g = MV_MIN(G, B - b0);
+        size_t off = (size_t)b0 * T * ld;
+        MV_ASSERT(mv_gemm_bf16_batched(g, H, T, T, dh, Qb + off, HEADS(T, dh, ld), Kb + off, HEADS_T(T, dh, ld), S,
+                                       SCORES(H, T), 0));
+        float *lse0 = lse + (size_t)b0 * H * T;
+#pragma omp parallel for schedule(static)
+        for (long r = 0; r < (long)g * H * T; r++) {
+            float *s = S + (size_t)r * T;
+            mask_row(s, mask, b0 + (int)(r / ((long)H * T)), T, (int)(r % T));
+            float m = tile_row_max(s, T) * scale;
+            float l = tile_row_exp(s, T, scale, m);
+            round_scaled_bf16(Pb + (size_t)r * T, s, 1.0f / l, T);
+            lse0[r] = m + logf(l);
+        }
+        MV_ASSERT(mv_gemm_bf16_batched(g, H, T, dh, T, Pb, SCORES(H, T), Vb + off, HEADS(T, dh, ld), out + off,
+                                       HEADS(T, dh, ld), 0));
+    }
+    return 1;
+}
+
+static int attn_bf16_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                              const float *lse, const float *q, const float *k, const float *v,
+                              const uint8_t *mask, int B, int T, int H, int dh) {
+    if (!attn_bf16_usable(B, T, H, dh, 1)) return 0;
+    int G = attn_bf16_group(B, T, H);
+    size_t n = (size_t)B * T * H * dh, ss = (size_t)G * H * T * T, nr = (size_t)B * H * T;
+    int64_t ld = (int64_t)H * dh;
+    /* Qb, Kb, Vb, dOb [B, T, H*dh] bf16; Dr [B, H, T]; S, dP [G, H, T, T] fp32 and Pb, dSb bf16 of one group */
+    char *ws = attn_workspace(4 * n * 2 + nr * 4 + 2 * ss * 4 + 2 * ss * 2 + 256);
+    if (!ws) return 0;
+    uint16_t *Qb = (uint16_t *)ws, *Kb = Qb + n, *Vb = Kb + n, *dOb = Vb + n;
+    float *Dr = (float *)(((uintptr_t)(dOb + n) + 63) & ~(uintptr_t)63);
+    float *S = (float *)(((uintptr_t)(Dr + nr) + 63) & ~(uintptr_t)63), *dP = S + ss;
+    uint16_t *Pb = (uint16_t *)(dP + ss), *dSb = Pb + ss;
+    float scale = 1.0f / sqrtf((float)dh);
+    mv_bf16_round_n(Qb, q, n);
+    mv_bf16_round_n(Kb, k, n);
+    mv_bf16_round_n(Vb, v, n);
+    mv_bf16_round_n(dOb, dout, n);
+    /* D = rowsum(dout * out) in fp32, per (b, h, i) */
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < (long)nr; r++) {
+        long b = r / ((long)H * T), h = r / T % H, i = r % T;
+        size_t o = ((size_t)b * T + i) * ld + (size_t)h * dh;
+        Dr[r] = tile_dot(dout + o, out + o, dh);
+    }
+    for (int b0 = 0; b0 < B; b0 += G) {
+        int g = MV_MIN(G, B - b0);
+        size_t off = (size_t)b0 * T * ld;
+        MV_ASSERT(mv_gemm_bf16_batched(g, H, T, T, dh, Qb + off, HEADS(T, dh, ld), Kb + off, HEADS_T(T, dh, ld), S,
+                                       SCORES(H, T), 0));
+        MV_ASSERT(mv_gemm_bf16_batched(g, H, T, T, dh, dOb + off, HEADS(T, dh, ld), Vb + off, HEADS_T(T, dh, ld), dP,
+                                       SCORES(H, T), 0));
+        const float *lse0 = lse + (size_t)b0 * H * T, *D0 = Dr + (size_t)b0 * H * T;
+        /* P = exp(scale S - lse), dS = scale P (dP - D), both to bf16 */
+#pragma omp parallel for schedule(static)
+        for (long r = 0; r < (long)g * H * T; r++) {
+            float *s = S + (size_t)r * T, *gr = dP + (size_t)r * T;
+            mask_row(s, mask, b0 + (int)(r / ((long)H * T)), T, (int)(r % T));
+            tile_row_softmax_grad(s, gr, T, scale, lse0[r], D0[r]);
+            round_scaled_bf16(Pb + (size_t)r * T, s, 1.0f, T);
+            round_scaled_bf16(dSb + (size_t)r * T, gr, 1.0f, T);
+        }
+        /* dv += P^T dO, dq += dS K, dk += dS^T Q */
+        if (dv)
+            MV_ASSERT(mv_gemm_bf16_batched(g, H, T, dh, T, Pb, SCORES_T(H, T), dOb + off, HEADS(T, dh, ld), dv + off,
+                                           HEADS(T, dh, ld), 1));
+        if (dq)
+            MV_ASSERT(mv_gemm_bf16_batched(g, H, T, dh, T, dSb, SCORES(H, T), Kb + off, HEADS(T, dh, ld), dq + off,
+                                           HEADS(T, dh, ld), 1));
+        if (dk)
+            MV_ASSERT(mv_gemm_bf16_batched(g, H, T, dh, T, dSb, SCORES_T(H, T), Qb + off, HEADS(T, dh, ld), dk + off,
+                                           HEADS(T, dh, ld), 1));
+    }
+    return 1;
+}
+
 void softmax_rows(float *x, int rows, int n, int ld) {
 #pragma omp parallel for schedule(static) if ((long)rows * n >= NN_PAR_MIN)
     for (int i = 0; i < rows; i++) {
@@ -105,6 +289,7 @@ void softmax_rows(float *x, int rows, int n, int ld) {
 void attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                        const uint8_t *mask, int B, int T, int H, int dh) {
     if (B <= 0 || T <= 0 || H <= 0 || dh <= 0) return;
+    if (attn_bf16_forward(out, lse, q, k, v, mask, B, T, H, dh)) return;
     if (dh > ATTN_MAX_DH) {
         attention_forward_naive(out, lse, q, k, v, mask, B, T, H, dh);
         return;
@@ -237,6 +422,7 @@ void attention_backward(float *dq, float *dk, float *dv, /* [B, T, H*dh] each, a
                         const float *k, const float *v, const uint8_t *mask, int B, int T, int H,
                         int dh) {
     if (B <= 0 || T <= 0 || H <= 0 || dh <= 0) return;
+    if (attn_bf16_backward(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, H, dh)) return;
     if (dh > ATTN_MAX_DH) {
         attention_backward_naive(dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, H, dh);
         return;

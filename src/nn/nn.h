@@ -51,7 +51,9 @@ void tanh_backward(float *dinp, const float *dout, const float *out, size_t n); 
 /* ---- multi-head scaled-dot-product attention, scale 1/sqrt(dh), softmax over keys ----
  * q, k, v, out: [B, T, H*dh] with channel h*dh + j (head-major, as the official qkv split).
  * mask: NULL (full attention) or [B, T, T] bytes, mask[b,i,j] = 1 when query i may attend key j
- * (every query must be allowed at least one key). lse: [B, H, T] saved log-sum-exp per query. */
+ * (every query must be allowed at least one key). lse: [B, H, T] saved log-sum-exp per query.
+ * Under mv_set_matmul_precision(MV_MATMUL_BF16) (core/gemm.h) the score and value products take bf16
+ * operands with fp32 accumulation, like the linear layers; softmax and lse stay fp32 (attention.c). */
 void attention_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                        const uint8_t *mask, int B, int T, int H, int dh);
 void attention_backward(float *dq, float *dk, float *dv, /* [B, T, H*dh] each, accumulated */

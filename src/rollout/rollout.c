@@ -88,6 +88,7 @@ static mv_status denoise_universal(void *ctx, const float *x_t, const float *t, 
     roll *r = ctx;
     uint8_t keep = (uint8_t)keep_cond;
     mv_dit_tokens tk = {1, r->ntok, r->frame, r->level, r->row, r->col, t, r->action, &keep, r->ctxf};
+    if (r->p->call_fn) r->p->call_fn(r->p->call_user, &tk, x_t);
     r->calls++;
     r->tokens_done += r->ntok;
     if (!r->model->context_cache) return mv_dit_forward_infer(r->model, &r->cache[0], v, x_t, &tk);
@@ -105,6 +106,10 @@ static mv_status denoise_framepack(void *ctx, const float *x_t, const float *t, 
     const mv_dit *m = r->model;
     int F = m->fp_frames, T0 = m->grid0 * m->grid0, C = m->C, nd = m->fp_denoise;
     for (int f = 0; f < F; f++) r->tfr[f] = t[(size_t)f * T0];
+    if (r->p->call_fn) {
+        mv_dit_tokens tk = {1, F, r->frame, NULL, NULL, NULL, r->tfr, r->afr, NULL, NULL};
+        r->p->call_fn(r->p->call_user, &tk, x_t);
+    }
     r->calls++;
     r->tokens_done += m->fp_tokens;
     if (!m->context_cache) {
@@ -173,6 +178,7 @@ static mv_status step_framepack(roll *r, int cs) {
         memcpy(r->eps + f * fc, r->st.eps + slot * fc, fc * sizeof(float));
         memset(r->den + (size_t)f * T0, f >= F - nd, T0);
         r->afr[f] = action_at(r, cs + f);
+        r->frame[f] = cs + f;
     }
     r->ntok = F * T0;
     r->built[0] = r->built[1] = 0;

@@ -27,6 +27,11 @@ typedef mv_status (*mv_rollout_context_fn)(void *user, int frame, int level, flo
 typedef mv_status (*mv_rollout_frame_fn)(void *user, int frame, const float *level0);
 /* Progress: `done` of `total` rollout steps. */
 typedef void (*mv_rollout_progress_fn)(void *user, long done, long total);
+/* What one model evaluation is given. Universal models: tk and x_t [T, C] exactly as passed to the DiT
+ * (frames absolute; the model makes them relative). FramePack: one entry per chunk frame (tk->T = F):
+ * tk->frame (absolute), tk->t and tk->action as passed to the model, which expands them over its own
+ * token layout (mv_dit_fp_layout); level, row, col and context are NULL; x_t [F, T0, C]. */
+typedef void (*mv_rollout_call_fn)(void *user, const mv_dit_tokens *tk, const float *x_t);
 
 typedef struct {
     int context;        /* first generated frame (frames [0, context) are given) */
@@ -42,6 +47,8 @@ typedef struct {
     void *frame_user;
     mv_rollout_progress_fn progress_fn; /* may be NULL */
     void *progress_user;
+    mv_rollout_call_fn call_fn; /* may be NULL: sees every model evaluation (tests, diagnostics) */
+    void *call_user;
 } mv_rollout_params;
 
 typedef struct {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "io/files.h"
 #include "io/tensorfile.h"
 #include "io/video.h"
 #include "world/world.h"
@@ -112,6 +113,7 @@ static mv_status out_prepare(const mv_world_params *p, char *tmp, size_t cap) {
     while (n > 1 && p->out[n - 1] == '/') n--;
     if ((size_t)snprintf(tmp, cap, "%.*s.tmp-XXXXXX", (int)n, p->out) >= cap)
         return mv_fail(MV_ERR_ARG, "world: output path too long: %s", p->out);
+    MV_TRY(mv_make_parent_dirs(p->out));
     if (!mkdtemp(tmp))
         return mv_fail(MV_ERR_IO, "world: cannot write next to %s (creating %s: %s)", p->out, tmp, strerror(errno));
     mode_t mask = umask(0);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/files.h"
 #include "io/tensorfile.h"
 #include "io/video.h"
 
@@ -29,7 +30,7 @@ mv_status mv_import_params_check(const mv_import_params *p) {
     if (p->frames < 0) return mv_fail(MV_ERR_ARG, "--frames must be positive, got %d", p->frames);
     if (p->n_videos <= 0) return mv_fail(MV_ERR_ARG, "no input videos given");
     if (p->n_actions != 0 && p->n_actions != p->n_videos)
-        return mv_fail(MV_ERR_ARG, "%d actions files for %d videos (give one per video, in the same order)",
+        return mv_fail(MV_ERR_ARG, "--actions: %d actions files for %d videos (give one per video, in the same order)",
                        p->n_actions, p->n_videos);
     return MV_OK;
 }
@@ -395,6 +396,7 @@ static mv_status import_prepare(import_ctx *c) {
     while (len > 1 && p->out[len - 1] == '/') len--;
     snprintf(c->tmp, sizeof c->tmp, "%.*s.import-tmp-%ld", (int)len, p->out, (long)getpid());
     remove_flat_dir(c->tmp); /* a leftover from a crashed run with the same pid */
+    MV_TRY(mv_make_parent_dirs(p->out));
     if (mkdir(c->tmp, 0755) != 0)
         return mv_fail(MV_ERR_IO, "%s: cannot create the temporary directory: %s", c->tmp, strerror(errno));
     return MV_OK;

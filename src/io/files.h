@@ -1,0 +1,18 @@
+/* Output paths: creating missing folders, and writing a whole small file (JSON, text) atomically.
+ * Errors name the path and the reason. */
+#ifndef MV_FILES_H
+#define MV_FILES_H
+#include <stddef.h>
+
+#include "millivid.h"
+
+/* mkdir -p of dir itself ("a/b/c" creates a, a/b and a/b/c as needed); fails when a part exists and is
+ * not a directory. */
+mv_status mv_make_dirs(const char *dir);
+/* mkdir -p of the folder that will hold path ("a/b/out.json" and "a/b/dir/" create a and a/b); nothing
+ * for "out.json". */
+mv_status mv_make_parent_dirs(const char *path);
+/* Writes data[n] to "<path>.tmp", fsyncs and renames it to path: path is either the complete new file
+ * or untouched. The temporary file is removed on failure. */
+mv_status mv_write_file_atomic(const char *path, const void *data, size_t n);
+#endif
