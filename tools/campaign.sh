@@ -18,8 +18,8 @@
 #      AB_STEPS steps to compare the optimizers at equal steps and data.
 #   3. a run missing from runs/ but committed under models/campaign/ (a new machine) continues from
 #      those weights with `train --init` (fresh optimizer, short warm-up), noted in the campaign log.
-# The binary is a private build of the last commit (RUN/bin/millivid), made at start, so rebuilding the
-# working tree does not disturb it.
+# The binary is a private build of the last commit (RUN/bin/millivid), made at start with that commit's
+# presets (RUN/bin/configs), so rebuilding or editing the working tree does not disturb it.
 set -eu
 cd "${CAMPAIGN_ROOT:-$(dirname "$0")/..}"   # the running copy (RUN/bin/) is given the repository root
 RUN=${CAMPAIGN_RUN:-runs/campaign1}
@@ -71,6 +71,8 @@ if [ "${1:-start}" = start ]; then
   git archive HEAD | tar -x -C "$RUN/src"
   make -s -C "$RUN/src" -j2 build/millivid >"$RUN/build.log" 2>&1 || { echo "build failed: $RUN/build.log" >&2; exit 1; }
   cp "$RUN/src/build/millivid" "$RUN/bin/millivid.new" && mv "$RUN/bin/millivid.new" "$RUN/bin/millivid"
+  # the presets of the same commit: the binary reads these, not the working tree's (MILLIVID_CONFIGS)
+  rm -rf "$RUN/bin/configs" && cp -r "$RUN/src/configs" "$RUN/bin/configs"
   rm -rf "$RUN/src"
   # its own process group, niced, passive OpenMP waiting (the binary's default)
   # the loop runs from a copy of this script, so editing the script does not disturb a running campaign
@@ -82,6 +84,8 @@ if [ "${1:-start}" = start ]; then
 fi
 
 BIN="$RUN/bin/millivid"
+MILLIVID_CONFIGS="$(pwd)/$RUN/bin/configs"
+export MILLIVID_CONFIGS
 
 # ---- 1. data
 if [ ! -f "$TRAIN/index.json" ]; then
