@@ -28,7 +28,7 @@ CFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS)
 LDLIBS = -ldnnl $(shell pkg-config --libs libcjson libavformat libavcodec libavutil libswscale libpng 2>/dev/null) $(MPI_LIBS) -lm -fopenmp $(LDSAN)
 
-LIB_SRC := $(sort $(wildcard src/core/*.c src/nn/*.c src/models/*.c src/rollout/*.c src/world/*.c src/io/*.c src/eval/*.c))
+LIB_SRC := $(sort $(wildcard src/core/*.c src/nn/*.c src/models/*.c src/rollout/*.c src/pipeline/*.c src/world/*.c src/io/*.c src/eval/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*_bench.c))
