@@ -1,7 +1,7 @@
 /* millivid train: train a video DiT on encoded latents (OFFICIAL_MODULES.md §2, §3.3, §4.2).
  * --method millivid | fullres: the universal model, one schedule step per sample (teacher forcing);
  * --method framepack: the FramePack model on clips of level-0 latents. Batches come from
- * src/models/dit_train.c, sample i of step s drawn from Philox stream (seed, s, i) only, so --resume is
+ * src/pipeline/dit_batch.c, sample i of step s drawn from Philox stream (seed, s, i) only, so --resume is
  * exact and `mpirun -np N` ranks (train_common.h) split the same global batch.
  * Optimizer (nn/optim.h): Muon on the 2-D linear weights + AdamW on the rest, as the paper (default), or
  * AdamW on everything; weight decay from the config; lr * min(step / warmup, 1) then constant; no
@@ -12,7 +12,7 @@
 #include "io/dataset.h"
 #include "models/checkpoint.h"
 #include "models/dit.h"
-#include "models/dit_train.h"
+#include "pipeline/dit_batch.h"
 #include "rollout/schedule.h"
 
 typedef struct {

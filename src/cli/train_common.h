@@ -11,7 +11,7 @@
 #ifndef MV_CLI_TRAIN_COMMON_H
 #define MV_CLI_TRAIN_COMMON_H
 #include "cli.h"
-#include "core/config.h"
+#include "io/config.h"
 #include "core/params.h"
 #include "io/dataset.h"
 #include "nn/optim.h"

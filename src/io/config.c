@@ -1,6 +1,6 @@
 /* Configuration presets (configs/<name>.json), --set key=value overrides, validation and JSON
  * round trips. Every key is a dotted path listed once in the table below. */
-#include "core/config.h"
+#include "io/config.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>

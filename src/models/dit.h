@@ -13,7 +13,7 @@
  * (mv_dit_forward_cached), which processes only the non-context tokens. */
 #ifndef MV_DIT_H
 #define MV_DIT_H
-#include "core/config.h"
+#include "io/config.h"
 #include "core/params.h"
 #include "models/block.h"
 #include "models/checkpoint.h"

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core/config.h"
+#include "io/config.h"
 #include "millivid.h"
 
 typedef enum { MV_METHOD_MILLIVID = 0, MV_METHOD_FRAMEPACK, MV_METHOD_FULLRES } mv_method;
