@@ -63,7 +63,7 @@ typedef struct {
     int use_mask;
     int depth;
     mv_block_acts *blocks; /* [depth] */
-    /* Added: the distinct conditions of the last forward (c, dc, te_in, te1, te1s, sc, fm hold U rows):
+    /* The distinct conditions of the last forward (c, dc, te_in, te1, te1s, sc, fm hold U rows):
      * uidx [N] row of every token; ut [U], ulevel [U], uaction [U] (-1 = no action term). */
     int U;
     int *uidx, *ulevel, *uaction;

@@ -32,7 +32,7 @@ mv_status mv_dit_trainer_init(mv_dit_trainer *tr, mv_dit *model, const mv_schedu
     if (lat->videos != videos || lat->frames != frames)
         return mv_fail(MV_ERR_SHAPE, "%s: latents hold %d videos x %d frames but the data set has %d x %d",
                        lat->file.path, lat->videos, lat->frames, videos, frames);
-    if ((model->kind == MV_DIT_FRAMEPACK) != (sched->method == MV_METHOD_FRAMEPACK))
+    if (model->kind != mv_method_dit_kind(sched->method))
         return mv_fail(MV_ERR_ARG, "dit_train: method %s does not fit a %s model", mv_method_name(sched->method),
                        mv_dit_kind_name(model->kind));
     MV_TRY(check_actions(actions, videos, frames));
@@ -102,7 +102,7 @@ static void fill_universal(mv_dit_trainer *tr, int b, int k, int video, int off,
     size_t n = (size_t)b * T;
     for (int ci = 0; ci < ncell; ci++) {
         const mv_cell *cell = &tr->cells[ci];
-        int l = cell->level, g0 = tr->model->grid0 >> l, tl = g0 * g0;
+        int l = cell->level, g0 = tr->model->grid0 >> l, tl = tr->sched->tokens[l]; /* mv_config_tokens */
         mv_latents_read(tr->lat, l, video, cell->frame, tr->x + n * C);
         int act = action_id(tr, video, cell->frame);
         for (int i = 0; i < tl; i++, n++) {
