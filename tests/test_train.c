@@ -13,9 +13,9 @@
 #include <math.h>
 #include <unistd.h>
 
-#include "io/config.h"
 #include "core/core.h"
 #include "core/rng.h"
+#include "io/config.h"
 #include "io/tensorfile.h"
 #include "io/video.h"
 #include "models/autoencoder.h"

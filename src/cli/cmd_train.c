@@ -229,6 +229,6 @@ int cmd_train(int argc, char **argv) {
     train_opts o;
     if (mv_dist_init()) return 1;
     int rc = train_common_parsed(parse_opts(argc, argv, &o), &o.t, &o.sets);
-    if (rc) return rc;
+    if (rc) return rc < 0 ? 0 : rc;
     return run(&o) == MV_OK ? 0 : 1;
 }

@@ -8,7 +8,7 @@ int train_common_parsed(int rc, mv_train_opts *t, const cli_list *sets) {
     t->nsets = sets->n;
     if (mv_dist_rank() > 0) mv_set_log_level(MV_LOG_ERROR);
     if (mv_dist_agree(rc == 0 ? MV_OK : MV_ERR_ARG) == MV_OK) return 0;
-    return rc < 0 ? 0 : 2;
+    return rc < 0 ? -1 : 2;
 }
 
 void train_common_progress(mv_progress *bar, const char *label, const mv_train_progress *p, const char *extra) {

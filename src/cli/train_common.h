@@ -33,8 +33,9 @@
     CLI_OPT_FLAG("--force", &(t)->force, "start a new run even if FILE exists (overwrites it)")
 
 /* After cli_parse (its rc) on every rank of a training command, which has called mv_dist_init: 0 when
- * every rank should run; otherwise what this rank's command returns (0 after --help, 2 after a usage
- * error; a rank whose own options were fine returns 2 with no message). Quietens the log of ranks > 0
+ * every rank should run; -1 after --help (the command returns 0 without running); otherwise 2, what
+ * the command returns after a usage error (a rank whose own options were fine returns 2 with no
+ * message). Quietens the log of ranks > 0
  * to errors. Points t's config overrides at the --set values of `sets`. */
 int train_common_parsed(int rc, mv_train_opts *t, const cli_list *sets);
 
