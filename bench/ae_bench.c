@@ -7,7 +7,7 @@
  *   ae_bench [--threads N] [--reps R] [--rounds K] [--no-torch] [--encode-only] [--paper]
  * --paper builds the paper-size autoencoder (ViT-B, 256x256) and times one forward pass instead. */
 #include "benchutil.h"
-#include "core/config.h"
+#include "io/config.h"
 #include "core/core.h"
 #include "core/rng.h"
 #include "models/autoencoder.h"

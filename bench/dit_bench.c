@@ -13,7 +13,7 @@
  * backward = 2x forward) and the achieved fraction of --peak (default 1060 GFLOP/s: 2 cores of this
  * machine's vdpbf16ps, the issue's figure; give the fp32 peak when comparing fp32 runs). */
 #include "benchutil.h"
-#include "core/config.h"
+#include "io/config.h"
 #include "core/core.h"
 #include "core/gemm.h"
 #include "core/rng.h"

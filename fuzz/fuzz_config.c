@@ -3,7 +3,7 @@
  * preset. */
 #include <string.h>
 
-#include "core/config.h"
+#include "io/config.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "io/config.h"
 #include "core/core.h"
 #include "core/rng.h"
 #include "io/dataset.h"

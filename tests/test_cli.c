@@ -6,7 +6,8 @@
  *  - JSON outputs (compare --json, ae-eval --json) replaced atomically: a failed write keeps the old file;
  *  - --threads above the available cores is capped with a warning;
  *  - NaN weights refused by encode (autoencoder) and generate (DiT), naming the file and the tensor;
- *  - frames with 4 channels reported as such. */
+ *  - frames with 4 channels reported as such;
+ *  - --help of every command exits 0 without running it. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <omp.h>
@@ -282,6 +283,17 @@ static void test_four_channels(void) {
     CHECK(rc == 1 && lines(err) == 1 && strstr(err, "4 channels"), "compare on 4-channel frames: rc %d: %s", rc, err);
 }
 
+/* --help of every command exits 0 with no error (a training command must not go on to run after it). */
+static void test_help(void) {
+    static const char *const cmds[] = {"world", "import", "train-ae", "encode", "ae-eval", "schedule", "train",
+                                       "generate", "eval", "probe", "compare", "info", "convert"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char err[4096];
+        int sig = 0, rc = mv_run(err, sizeof err, &sig, 0, cmds[i], "--help", NULL);
+        CHECK(rc == 0 && !strstr(err, "error"), "%s --help: rc %d, stderr: %s", cmds[i], rc, err);
+    }
+}
+
 int main(void) {
     const char *b = getenv("MV_BUILD");
     snprintf(g_bin, sizeof g_bin, "%s/millivid", b ? b : "build");
@@ -289,6 +301,7 @@ int main(void) {
     CHECK(exists("%s", g_bin), "%s missing: build it first (make)", g_bin);
     CHECK(exists(AE_PATH) && exists(DIT_PATH), "the shipped models %s and %s are missing", AE_PATH, DIT_PATH);
     if (tu_failures) return tu_finish();
+    test_help();
     char err[8192];
     snprintf(g_data, sizeof g_data, "%s/data", g_dir);
     int rc = write_world(g_data, err, sizeof err);

@@ -11,7 +11,7 @@
  *    losses within 1% of fp32. */
 #include <math.h>
 
-#include "core/config.h"
+#include "io/config.h"
 #include "core/core.h"
 #include "core/gemm.h"
 #include "core/rng.h"

@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/config.h"
 #include "core/core.h"
 #include "core/rng.h"
+#include "io/config.h"
 #include "io/dataset.h"
 #include "io/tensorfile.h"
 #include "testutil.h"

@@ -1,4 +1,4 @@
-/* Data-parallel training through `mpirun -np 2` (src/core/dist.c, src/cli/train_common.c), on a tiny
+/* Data-parallel training through `mpirun -np 2` (src/core/dist.c, src/pipeline/train.c), on a tiny
  * synthetic data set + latents, global batch 3 (ranks hold 1 and 2 samples):
  *  - train (millivid DiT), 20 steps: 2 ranks and 1 rank give the same losses and weights within the
  *    tolerance below (summation order only: the batch composition does not depend on the rank count);

@@ -14,7 +14,7 @@
 #include <math.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "io/config.h"
 #include "core/core.h"
 #include "core/rng.h"
 #include "eval/probe.h"

@@ -9,7 +9,7 @@
  *    a model of the other kind. */
 #include <math.h>
 
-#include "core/config.h"
+#include "io/config.h"
 #include "core/core.h"
 #include "core/rng.h"
 #include "models/dit.h"

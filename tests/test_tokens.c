@@ -1,4 +1,4 @@
-/* Training and rollout give the DiT the same tokens (src/models/dit_train.c vs src/rollout/rollout.c).
+/* Training and rollout give the DiT the same tokens (src/pipeline/dit_batch.c vs src/rollout/rollout.c).
  * For every schedule step of every chunk of a real rollout (millivid, fullres; the FramePack model's
  * chunk), the inputs of each model call, caught with mv_rollout_params.call_fn, are compared with
  * what the training sample builder (mv_dit_train_fill, the code behind mv_dit_train_step) builds for
@@ -14,11 +14,11 @@
  *    at which kernel level, which denoised) is the model's token layout (mv_dit_fp_layout). */
 #include <math.h>
 
-#include "core/config.h"
+#include "io/config.h"
 #include "core/core.h"
 #include "io/tensorfile.h"
 #include "models/dit.h"
-#include "models/dit_train.h"
+#include "pipeline/dit_batch.h"
 #include "rollout/diffusion.h"
 #include "rollout/rollout.h"
 #include "rollout/schedule.h"

@@ -7,17 +7,20 @@
  *  - generate: millivid and framepack checkpoints + a small random autoencoder write an mp4 of
  *    context + generated frames and one PNG per frame; --actions FILE.jsonl (per generated frame);
  *  - bad input: unknown method, latents of other channels / levels, a checkpoint of another method on
- *    --resume, missing options: non-zero exit and one clear message. */
+ *    --resume, missing options: non-zero exit and one clear message;
+ *  - the library loop alone (pipeline/train.h, no CLI) on a toy least-squares model: progress callback,
+ *    log lines, and 6 steps in one run == 3 steps + resume + 3 steps (bit-identical weights and log). */
 #include <math.h>
 #include <unistd.h>
 
-#include "core/config.h"
 #include "core/core.h"
 #include "core/rng.h"
+#include "io/config.h"
 #include "io/tensorfile.h"
 #include "io/video.h"
 #include "models/autoencoder.h"
 #include "models/checkpoint.h"
+#include "pipeline/train.h"
 #include "testutil.h"
 
 
@@ -328,6 +331,99 @@ static void test_generate(const char *dir) {
           "context shorter than the schedule refused");
 }
 
+/* ---------------------------------------------------------------- the library loop alone */
+
+/* A least-squares toy: loss = mean((w - target)^2) over a [4, 8] weight; counts progress calls. */
+typedef struct {
+    mv_params p;
+    mv_train_opts o;
+    mv_config cfg;
+    mv_train_position pos;
+    int calls, first_done, last_done;
+} toy_run;
+
+static mv_status toy_step(void *user, long step, float *loss, double *weight) {
+    toy_run *r = user;
+    double sum = 0;
+    for (size_t i = 0; i < r->p.total; i++) {
+        float d = r->p.data[i] - (float)(0.1 * i - 1.0);
+        sum += (double)d * d;
+        r->p.grad[i] += 2.0f * d / (float)r->p.total;
+    }
+    *loss = (float)(sum / r->p.total);
+    *weight = 1;
+    return MV_OK;
+}
+
+static void toy_log_line(void *user, char *buf, size_t cap, long done, float loss, float lr) {
+    snprintf(buf, cap, "{\"step\": %ld, \"loss\": %.9g, \"lr\": %.9g}", done, loss, lr);
+}
+
+static mv_status toy_save(void *user, long done) {
+    toy_run *r = user;
+    return mv_train_save(&r->o, &r->p, "toy", "toy", NULL, &r->cfg, done, &r->pos);
+}
+
+static void toy_progress(void *user, const mv_train_progress *p) {
+    toy_run *r = user;
+    if (r->calls++ == 0) r->first_done = (int)p->done;
+    r->last_done = (int)p->done;
+}
+
+/* Trains `out` to `steps` (resuming it when resume). */
+static mv_status toy_train(toy_run *r, const char *out, int steps, int resume) {
+    memset(r, 0, sizeof *r);
+    mv_train_opts_init(&r->o);
+    r->o.out = out, r->o.steps = steps, r->o.log_every = 3, r->o.resume = resume, r->o.optimizer = "adamw";
+    MV_TRY(mv_config_load(&r->cfg, "mini"));
+    mv_params_init(&r->p);
+    int64_t shape[2] = {4, 8};
+    MV_TRY(mv_params_add(&r->p, "w", 2, shape, NULL));
+    MV_TRY(mv_params_alloc(&r->p, 1));
+    if (resume) {
+        mv_safetensors f;
+        mv_ckpt_meta meta;
+        char path[600];
+        snprintf(path, sizeof path, "%s.safetensors", out);
+        MV_TRY(mv_ckpt_open(&f, &meta, path, NULL));
+        mv_status s = mv_ckpt_load_params(&f, &r->p, NULL);
+        mv_st_close(&f);
+        MV_TRY(s);
+        MV_TRY(mv_train_resume(&r->o, &r->p, meta.step, &r->pos));
+    } else {
+        MV_TRY(mv_train_fresh(&r->o, &r->pos));
+    }
+    mv_train_loop_def d = {.params = &r->p, .lr = 0.05, .warmup = 2, .ckpt_every = 3, .pos = r->pos, .user = r,
+                           .step = toy_step, .log_line = toy_log_line, .save = toy_save, .progress = toy_progress};
+    return mv_train_loop(&r->o, &d);
+}
+
+static void test_library_loop(const char *dir) {
+    char a[600], b[600], la[700], lb[700];
+    snprintf(a, sizeof a, "%s/lib/toy_a", dir);
+    snprintf(b, sizeof b, "%s/lib/toy_b", dir);
+    toy_run ra, rb;
+    CHECK(toy_train(&ra, a, 6, 0) == MV_OK, "library loop, 6 steps: %s", mv_last_error());
+    CHECK(ra.calls == 7 && ra.first_done == 0 && ra.last_done == 6,
+          "progress: once before the first step and after each (%d calls, done %d .. %d)", ra.calls, ra.first_done,
+          ra.last_done);
+    CHECK(toy_train(&rb, b, 3, 0) == MV_OK, "library loop, 3 steps: %s", mv_last_error());
+    mv_params_free(&rb.p);
+    CHECK(toy_train(&rb, b, 6, 1) == MV_OK, "library loop, resumed to 6: %s", mv_last_error());
+    CHECK(rb.calls == 4 && rb.first_done == 3 && rb.last_done == 6, "resumed progress: %d calls, done %d .. %d",
+          rb.calls, rb.first_done, rb.last_done);
+    CHECK(ra.p.total == rb.p.total && !memcmp(ra.p.data, rb.p.data, ra.p.total * sizeof(float)),
+          "6 steps == 3 + resume + 3: identical weights");
+    snprintf(la, sizeof la, "%s.log.jsonl", a);
+    snprintf(lb, sizeof lb, "%s.log.jsonl", b);
+    char *ta = tu_slurp(la, NULL), *tb = tu_slurp(lb, NULL);
+    CHECK(ta && tb && !strcmp(ta, tb) && strstr(ta, "\"step\": 6"), "identical loss logs (steps 3 and 6):\n%s",
+          ta ? ta : "(none)");
+    free(ta), free(tb);
+    mv_params_free(&ra.p);
+    mv_params_free(&rb.p);
+}
+
 int main(void) {
     const char *d = tu_tmpdir("train");
     char dir[512], bad_c[600], bad_l[600];
@@ -345,5 +441,6 @@ int main(void) {
     test_bf16(dir);
     test_bad(dir, bad_c, bad_l);
     test_generate(dir);
+    test_library_loop(dir);
     return tu_finish();
 }

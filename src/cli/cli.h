@@ -26,18 +26,24 @@ mv_status cli_int(const char *opt, const char *val, long lo, long hi, int *out);
 mv_status cli_double(const char *opt, const char *val, double lo, double hi, double *out);
 /* For "--name value" options: returns the value or sets an error when it is missing. */
 const char *cli_value(int argc, char **argv, int *i);
-/* Reports an unimplemented subcommand (non-zero exit). */
-int cli_not_implemented(const char *name, const char *issue);
 
 /* Table-driven options (src/cli/options.c). A command lists its options once; cli_parse reads argv
  * against the table and cli_print_options prints the options part of --help from it. */
-typedef enum { CLI_FLAG, CLI_INT, CLI_DOUBLE, CLI_STRING, CLI_LIST } cli_kind;
+typedef enum { CLI_FLAG, CLI_INT, CLI_DOUBLE, CLI_STRING, CLI_LIST, CLI_ARGS } cli_kind;
 
 #define CLI_LIST_MAX 64
 typedef struct { /* a repeatable string option, e.g. --set k=v --set k2=v2 */
     const char *item[CLI_LIST_MAX];
     int n;
 } cli_list;
+
+/* Plain arguments collected into storage the caller provides (at most cap; argc always suffices). A
+ * CLI_ARGS option named "--x" takes every argument after it up to the next option ("--x A B C"); one
+ * named without "--" (e.g. "VIDEO...") takes the plain arguments that no "--x" option takes. */
+typedef struct {
+    const char **item;
+    int n, cap;
+} cli_args;
 
 typedef struct {
     const char *name; /* "--steps" */
@@ -48,6 +54,7 @@ typedef struct {
         double *d;       /* CLI_DOUBLE */
         const char **s;  /* CLI_STRING */
         cli_list *l;     /* CLI_LIST */
+        cli_args *a;     /* CLI_ARGS */
     } out;
     double lo, hi;    /* accepted range of CLI_INT / CLI_DOUBLE */
     const char *help; /* text after the option in --help; '\n' starts an indented continuation line */
@@ -64,6 +71,8 @@ typedef struct {
     {.name = name_, .arg = arg_, .kind = CLI_STRING, .out.s = out_, .help = help_, __VA_ARGS__}
 #define CLI_OPT_LIST(name_, arg_, out_, help_, ...) \
     {.name = name_, .arg = arg_, .kind = CLI_LIST, .out.l = out_, .help = help_, __VA_ARGS__}
+#define CLI_OPT_ARGS(name_, arg_, out_, help_, ...) \
+    {.name = name_, .arg = arg_, .kind = CLI_ARGS, .out.a = out_, .help = help_, __VA_ARGS__}
 
 /* A command's name (for messages) and the --help text around its option table. */
 typedef struct {
@@ -73,7 +82,8 @@ typedef struct {
 } cli_command;
 
 /* Parses argv[1..argc-1] against opts[n] (at most 64). Returns 0 to run; -1 after printing --help
- * (--help or -h) to stdout; 2 on a usage error with the message set: "unexpected argument", "unknown
+ * (--help or -h) to stdout; 2 on a usage error with the message set: "unexpected argument" (a plain
+ * argument that no CLI_ARGS entry takes), "unknown
  * option", "option --x needs a value", range errors (cli_int / cli_double), "too many --x options",
  * "--a and --b are required" (all required options), each naming `millivid <name> --help`. A --threads
  * value above the available cores is lowered to them with a warning. */

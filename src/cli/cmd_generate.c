@@ -13,7 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
-#include "core/config.h"
+#include "io/config.h"
 #include "core/gemm.h"
 #include "io/dataset.h"
 #include "io/files.h"

@@ -1,6 +1,6 @@
 /* millivid schedule: print the rollout schedule of a method (no model needed). */
 #include "cli.h"
-#include "core/config.h"
+#include "io/config.h"
 #include "rollout/schedule.h"
 
 static const cli_command schedule_cmd = {

@@ -1,7 +1,7 @@
 /* millivid train: train a video DiT on encoded latents (OFFICIAL_MODULES.md §2, §3.3, §4.2).
  * --method millivid | fullres: the universal model, one schedule step per sample (teacher forcing);
  * --method framepack: the FramePack model on clips of level-0 latents. Batches come from
- * src/models/dit_train.c, sample i of step s drawn from Philox stream (seed, s, i) only, so --resume is
+ * src/pipeline/dit_batch.c, sample i of step s drawn from Philox stream (seed, s, i) only, so --resume is
  * exact and `mpirun -np N` ranks (train_common.h) split the same global batch.
  * Optimizer (nn/optim.h): Muon on the 2-D linear weights + AdamW on the rest, as the paper (default), or
  * AdamW on everything; weight decay from the config; lr * min(step / warmup, 1) then constant; no
@@ -12,11 +12,12 @@
 #include "io/dataset.h"
 #include "models/checkpoint.h"
 #include "models/dit.h"
-#include "models/dit_train.h"
+#include "pipeline/dit_batch.h"
 #include "rollout/schedule.h"
 
 typedef struct {
-    train_common_opts t; /* --out, --config, --set, --steps, --batch, ... */
+    mv_train_opts t; /* --out, --config, --steps, --batch, ... */
+    cli_list sets;   /* --set */
     const char *latents, *data, *method, *init;
 } train_opts;
 
@@ -25,7 +26,7 @@ static const cli_command train_cmd = {
 
 static int parse_opts(int argc, char **argv, train_opts *o) {
     memset(o, 0, sizeof *o);
-    train_common_defaults(&o->t);
+    mv_train_opts_init(&o->t);
     const cli_option opts[] = {
         CLI_OPT_STRING("--method", "M", &o->method, "millivid | framepack | fullres", .required = 1),
         CLI_OPT_STRING("--latents", "FILE", &o->latents, "latents from millivid encode (level0..level3 safetensors)",
@@ -34,7 +35,7 @@ static int parse_opts(int argc, char **argv, train_opts *o) {
         CLI_OPT_STRING("--out", "FILE", &o->t.out,
                        "checkpoint (FILE.safetensors; optimizer state in *.optim.safetensors,\n"
                        "loss log in *.log.jsonl)", .required = 1),
-        TRAIN_COMMON_OPTIONS(&o->t, "dit", "samples", "data order, noise"),
+        TRAIN_COMMON_OPTIONS(&o->t, &o->sets, "dit", "samples", "data order, noise"),
         CLI_OPT_FLAG("--resume", &o->t.resume, "continue from FILE (and its optimizer state) exactly"),
         CLI_OPT_STRING("--init", "CKPT", &o->init,
                        "new run from the weights of CKPT (same method and shapes), counting steps on from\n"
@@ -53,7 +54,8 @@ typedef struct {
     mv_latents lat;
     mv_dataset data;
     mv_dit_trainer tr;
-    train_position pos;
+    mv_train_position pos;
+    mv_progress bar;
 } train_run;
 
 static const char *model_name(mv_method m) {
@@ -88,7 +90,7 @@ static mv_status resume_run(const train_opts *o, train_run *r) {
     long step = 0;
     MV_TRY(mv_ckpt_path(path, sizeof path, o->t.out, ".safetensors"));
     MV_TRY(load_weights(r, path, &step));
-    MV_TRY(train_common_resume(&o->t, &r->model.params, step, &r->pos));
+    MV_TRY(mv_train_resume(&o->t, &r->model.params, step, &r->pos));
     MV_INFO("resuming %s at step %ld", path, r->pos.start);
     return MV_OK;
 }
@@ -117,22 +119,26 @@ static void log_line(void *user, char *buf, size_t cap, long done, float loss, f
 
 static mv_status save_run(void *user, long step) {
     train_run *r = user;
-    return train_common_save(&r->o->t, &r->model.params, model_name(r->method), mv_method_name(r->method),
-                             r->lat.ae_hash, &r->cfg, step, &r->pos);
+    return mv_train_save(&r->o->t, &r->model.params, model_name(r->method), mv_method_name(r->method),
+                         r->lat.ae_hash, &r->cfg, step, &r->pos);
 }
 
-static void status_line(void *user, char *buf, size_t cap, double ema, long run_steps, double seconds) {
+/* The progress bar, with the text after it: ema of the loss, speed. */
+static void progress(void *user, const mv_train_progress *p) {
     train_run *r = user;
-    snprintf(buf, cap, "loss %.4f  %.2f steps/s  %.0f tokens/s", ema, run_steps / seconds,
-             run_steps * (double)r->cfg.dit_batch * r->tr.T / seconds);
+    long run_steps = p->done - p->start;
+    char extra[200];
+    snprintf(extra, sizeof extra, "loss %.4f  %.2f steps/s  %.0f tokens/s", p->ema, run_steps / p->seconds,
+             run_steps * (double)r->cfg.dit_batch * r->tr.T / p->seconds);
+    train_common_progress(&r->bar, "train", p, extra);
 }
 
 static mv_status train_loop(train_run *r) {
-    train_loop_def d = {.label = "train", .params = &r->model.params, .lr = r->cfg.dit_lr,
-                        .warmup = r->cfg.dit_warmup, .ckpt_every = r->cfg.dit_checkpoint_every,
-                        .weight_decay = r->cfg.weight_decay, .pos = r->pos, .user = r, .step = train_step,
-                        .log_line = log_line, .save = save_run, .status = status_line};
-    return train_common_loop(&r->o->t, &d);
+    mv_train_loop_def d = {.params = &r->model.params, .lr = r->cfg.dit_lr,
+                           .warmup = r->cfg.dit_warmup, .ckpt_every = r->cfg.dit_checkpoint_every,
+                           .weight_decay = r->cfg.weight_decay, .pos = r->pos, .user = r, .step = train_step,
+                           .log_line = log_line, .save = save_run, .progress = progress};
+    return mv_train_loop(&r->o->t, &d);
 }
 
 /* Everything before the loop: config, data, model (new, --init or --resume) and batch buffers for this
@@ -141,18 +147,17 @@ static mv_status setup(void *user) {
     train_run *r = user;
     const train_opts *o = r->o;
     MV_TRY(mv_method_from_string(o->method, &r->method));
-    MV_TRY(train_common_config(&o->t, &r->cfg, &r->cfg.dit_batch, &r->cfg.dit_lr, &r->cfg.dit_checkpoint_every));
-    mv_dit_kind kind = r->method == MV_METHOD_FRAMEPACK ? MV_DIT_FRAMEPACK : MV_DIT_UNIVERSAL;
+    MV_TRY(mv_train_config(&o->t, &r->cfg, &r->cfg.dit_batch, &r->cfg.dit_lr, &r->cfg.dit_checkpoint_every));
     MV_TRY(mv_schedule_build(&r->sched, r->method, &r->cfg));
     MV_TRY(mv_dataset_open(&r->data, o->data));
     MV_TRY(mv_latents_open(&r->lat, o->latents, &r->cfg, r->method == MV_METHOD_MILLIVID ? r->cfg.levels : 1));
-    MV_TRY(mv_dit_create(&r->model, &r->cfg, kind, 1));
+    MV_TRY(mv_dit_create(&r->model, &r->cfg, mv_method_dit_kind(r->method), 1));
     if (o->t.resume && o->init)
         return mv_fail(MV_ERR_ARG, "--resume and --init exclude each other (--resume continues %s itself)", o->t.out);
     if (o->t.resume) {
         MV_TRY(resume_run(o, r));
     } else {
-        MV_TRY(train_common_fresh(&o->t, &r->pos));
+        MV_TRY(mv_train_fresh(&o->t, &r->pos));
         if (o->init)
             MV_TRY(init_run(o, r));
         else
@@ -162,7 +167,7 @@ static mv_status setup(void *user) {
         return mv_fail(MV_ERR_ARG, "%s is already at step %ld (>= --steps %d): nothing to do", o->t.out,
                        r->pos.start, o->t.steps);
     int first, count;
-    train_common_share(r->cfg.dit_batch, &first, &count);
+    mv_train_share(r->cfg.dit_batch, &first, &count);
     MV_TRY(mv_dit_trainer_init(&r->tr, &r->model, &r->sched, &r->lat, (const float *)r->data.actions.data,
                                r->data.videos, r->data.frames_per_video, count));
     r->tr.first = first;
@@ -172,16 +177,16 @@ static mv_status setup(void *user) {
 /* The identity of the training data: the data set and the latents (shapes, autoencoder hash, first and
  * last frame of every video at every level). */
 static uint64_t data_hash(const train_run *r) {
-    uint64_t h = train_common_data_hash(TRAIN_HASH_INIT, &r->data);
-    h = train_common_hash(h, r->lat.ae_hash, strlen(r->lat.ae_hash));
+    uint64_t h = mv_train_data_hash(MV_TRAIN_HASH_INIT, &r->data);
+    h = mv_train_hash(h, r->lat.ae_hash, strlen(r->lat.ae_hash));
     for (int l = 0; l < r->lat.levels; l++) {
         const mv_tensor_view *t = r->lat.level[l];
         size_t frame = t->nbytes / ((size_t)t->shape[0] * t->shape[1]);
-        h = train_common_hash(h, t->shape, sizeof t->shape);
+        h = mv_train_hash(h, t->shape, sizeof t->shape);
         for (int v = 0; v < r->lat.videos; v++) {
             const char *base = (const char *)t->data + (size_t)v * t->shape[1] * frame;
-            h = train_common_hash(h, base, frame);
-            h = train_common_hash(h, base + (t->shape[1] - 1) * frame, frame);
+            h = mv_train_hash(h, base, frame);
+            h = mv_train_hash(h, base + (t->shape[1] - 1) * frame, frame);
         }
     }
     return h;
@@ -191,9 +196,9 @@ static mv_status run(const train_opts *o) {
     train_run r;
     memset(&r, 0, sizeof r);
     r.o = o;
-    mv_status s = train_common_setup(setup, &r);
+    mv_status s = mv_train_setup(setup, &r);
     if (!s && mv_dist_size() > 1)
-        s = train_common_check_same(&o->t, &r.cfg, mv_method_name(r.method), data_hash(&r), &r.model.params, &r.pos);
+        s = mv_train_check_same(&o->t, &r.cfg, mv_method_name(r.method), data_hash(&r), &r.model.params, &r.pos);
     if (s) goto fail;
     if (mv_dist_rank() == 0) {
         char *js = mv_config_to_json(&r.cfg);
@@ -223,7 +228,7 @@ fail:
 int cmd_train(int argc, char **argv) {
     train_opts o;
     if (mv_dist_init()) return 1;
-    int rc = train_common_parsed(parse_opts(argc, argv, &o));
-    if (rc) return rc;
+    int rc = train_common_parsed(parse_opts(argc, argv, &o), &o.t, &o.sets);
+    if (rc) return rc < 0 ? 0 : rc;
     return run(&o) == MV_OK ? 0 : 1;
 }

@@ -6,8 +6,6 @@
  * pretrained VGG weights that this project cannot download (and no cheap substitute keeps the twin test
  * exact). AdamW (betas 0.9/0.999, eps 1e-8, weight decay from the config on every tensor) with
  * lr * min(step / warmup, 1), then constant, as the official schedule (Muon is replaced by AdamW). */
-#include <errno.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "train_common.h"
@@ -18,7 +16,8 @@
 #include "models/checkpoint.h"
 
 typedef struct {
-    train_common_opts t; /* --out, --config, --set, --steps, --batch, ... */
+    mv_train_opts t; /* --out, --config, --steps, --batch, ... */
+    cli_list sets;   /* --set */
     const char *data, *variant;
 } train_opts;
 
@@ -27,7 +26,7 @@ static const cli_command train_ae_cmd = {
 
 static int parse_opts(int argc, char **argv, train_opts *o) {
     memset(o, 0, sizeof *o);
-    train_common_defaults(&o->t);
+    mv_train_opts_init(&o->t);
     const cli_option opts[] = {
         CLI_OPT_STRING("--data", "DIR", &o->data, "training data set (frames.npy, actions.npy, index.json)",
                        .required = 1),
@@ -35,7 +34,7 @@ static int parse_opts(int argc, char **argv, train_opts *o) {
                        "checkpoint (FILE.safetensors; optimizer state in *.optim.safetensors,\n"
                        "loss log in *.log.jsonl)", .required = 1),
         CLI_OPT_STRING("--variant", "V", &o->variant, "adaptive | cascaded [adaptive]"),
-        TRAIN_COMMON_OPTIONS(&o->t, "ae", "frames", "data order, levels"),
+        TRAIN_COMMON_OPTIONS(&o->t, &o->sets, "ae", "frames", "data order, levels"),
         CLI_OPT_FLAG("--resume", &o->t.resume,
                      "continue from FILE (and its optimizer state); bit-exact with an\n"
                      "uninterrupted run at the same --threads"),
@@ -51,12 +50,13 @@ typedef struct {
     mv_ae ae;
     mv_dataset data;
     mv_ae_work *work;
-    train_position pos;
+    mv_train_position pos;
     int first, B;   /* this rank's samples [first, first + B) of each global batch */
     float *patches; /* [B, T, 3P^2] */
     uint8_t *frames;/* [B, H, W, 3] */
     int *keep;      /* [B] */
     float loss_levels[MV_MAX_LEVELS]; /* of the last step */
+    mv_progress bar;
 } train_run;
 
 /* Restores model + optimizer state from --out; the checkpoint must match the requested shapes. */
@@ -74,7 +74,7 @@ static mv_status resume_run(const train_opts *o, train_run *r, mv_ae_variant var
     if (!s) s = mv_ae_create(&r->ae, &r->cfg, variant, 1);
     if (!s) s = mv_ckpt_load_params(&f, &r->ae.params, NULL);
     mv_st_close(&f);
-    if (!s) s = train_common_resume(&o->t, &r->ae.params, meta.step, &r->pos);
+    if (!s) s = mv_train_resume(&o->t, &r->ae.params, meta.step, &r->pos);
     return s;
 }
 
@@ -114,24 +114,28 @@ static void log_line(void *user, char *buf, size_t cap, long done, float loss, f
 
 static mv_status save_run(void *user, long step) {
     train_run *r = user;
-    return train_common_save(&r->o->t, &r->ae.params, "autoencoder", mv_ae_variant_name(r->ae.variant), NULL,
-                             &r->cfg, step, &r->pos);
+    return mv_train_save(&r->o->t, &r->ae.params, "autoencoder", mv_ae_variant_name(r->ae.variant), NULL,
+                         &r->cfg, step, &r->pos);
 }
 
-static void status_line(void *user, char *buf, size_t cap, double ema, long run_steps, double seconds) {
-    const train_run *r = user;
-    int n = snprintf(buf, cap, "loss %.4f [", ema);
-    for (int l = 0; l < r->ae.L; l++) n += snprintf(buf + n, cap - n, "%s%.4f", l ? " " : "", r->loss_levels[l]);
-    snprintf(buf + n, cap - n, "] %.1f frames/s", run_steps * r->cfg.ae_batch / seconds);
+/* The progress bar, with the text after it: ema of the loss, speed. */
+static void progress(void *user, const mv_train_progress *p) {
+    train_run *r = user;
+    char extra[200];
+    size_t cap = sizeof extra;
+    int n = snprintf(extra, cap, "loss %.4f [", p->ema);
+    for (int l = 0; l < r->ae.L; l++) n += snprintf(extra + n, cap - n, "%s%.4f", l ? " " : "", r->loss_levels[l]);
+    snprintf(extra + n, cap - n, "] %.1f frames/s", (p->done - p->start) * r->cfg.ae_batch / p->seconds);
+    train_common_progress(&r->bar, "train-ae", p, extra);
 }
 
 static mv_status train_loop(train_run *r) {
-    train_loop_def d = {.label = "train-ae", .params = &r->ae.params, .lr = r->cfg.ae_lr,
-                        .warmup = r->cfg.ae_warmup, .ckpt_every = r->cfg.ae_checkpoint_every,
-                        .weight_decay = r->cfg.weight_decay, .pos = r->pos, .user = r, .step = train_step,
-                        .log_line = log_line, .save = save_run, .status = status_line, .stats = r->loss_levels,
-                        .nstats = r->ae.L};
-    return train_common_loop(&r->o->t, &d);
+    mv_train_loop_def d = {.params = &r->ae.params, .lr = r->cfg.ae_lr,
+                           .warmup = r->cfg.ae_warmup, .ckpt_every = r->cfg.ae_checkpoint_every,
+                           .weight_decay = r->cfg.weight_decay, .pos = r->pos, .user = r, .step = train_step,
+                           .log_line = log_line, .save = save_run, .progress = progress, .stats = r->loss_levels,
+                           .nstats = r->ae.L};
+    return mv_train_loop(&r->o->t, &d);
 }
 
 /* Everything before the loop: config, data, model (new or --resume) and buffers for this rank's share
@@ -140,7 +144,7 @@ static mv_status setup(void *user) {
     train_run *r = user;
     const train_opts *o = r->o;
     mv_ae_variant variant = MV_AE_ADAPTIVE;
-    MV_TRY(train_common_config(&o->t, &r->cfg, &r->cfg.ae_batch, &r->cfg.ae_lr, &r->cfg.ae_checkpoint_every));
+    MV_TRY(mv_train_config(&o->t, &r->cfg, &r->cfg.ae_batch, &r->cfg.ae_lr, &r->cfg.ae_checkpoint_every));
     if (o->variant) MV_TRY(mv_ae_variant_parse(o->variant, &variant));
     MV_TRY(mv_dataset_open(&r->data, o->data));
     if (r->data.size != r->cfg.image_size)
@@ -153,11 +157,11 @@ static mv_status setup(void *user) {
                            r->pos.start, o->t.steps);
         MV_INFO("resuming %s at step %ld", o->t.out, r->pos.start);
     } else {
-        MV_TRY(train_common_fresh(&o->t, &r->pos));
+        MV_TRY(mv_train_fresh(&o->t, &r->pos));
         MV_TRY(mv_ae_create(&r->ae, &r->cfg, variant, 1));
         mv_ae_init_weights(&r->ae, r->pos.seed);
     }
-    train_common_share(r->cfg.ae_batch, &r->first, &r->B);
+    mv_train_share(r->cfg.ae_batch, &r->first, &r->B);
     int B = r->B;
     double need = mv_ae_work_bytes(&r->ae, B, 1) + r->ae.params.total * 16.0;
     double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
@@ -176,10 +180,10 @@ static mv_status run(const train_opts *o) {
     train_run r;
     memset(&r, 0, sizeof r);
     r.o = o;
-    mv_status s = train_common_setup(setup, &r);
+    mv_status s = mv_train_setup(setup, &r);
     if (!s && mv_dist_size() > 1)
-        s = train_common_check_same(&o->t, &r.cfg, mv_ae_variant_name(r.ae.variant),
-                                    train_common_data_hash(TRAIN_HASH_INIT, &r.data), &r.ae.params, &r.pos);
+        s = mv_train_check_same(&o->t, &r.cfg, mv_ae_variant_name(r.ae.variant),
+                                mv_train_data_hash(MV_TRAIN_HASH_INIT, &r.data), &r.ae.params, &r.pos);
     if (s) goto fail;
     if (mv_dist_rank() == 0) {
         char *js = mv_config_to_json(&r.cfg);
@@ -208,7 +212,7 @@ fail:
 int cmd_train_ae(int argc, char **argv) {
     train_opts o;
     if (mv_dist_init()) return 1;
-    int rc = train_common_parsed(parse_opts(argc, argv, &o));
-    if (rc) return rc;
+    int rc = train_common_parsed(parse_opts(argc, argv, &o), &o.t, &o.sets);
+    if (rc) return rc < 0 ? 0 : rc;
     return run(&o) == MV_OK ? 0 : 1;
 }

@@ -1,6 +1,6 @@
 /* `millivid world`: generate a Loopcraft data set (train split or loop-biased test split). */
 #include "cli.h"
-#include "core/config.h"
+#include "io/config.h"
 #include "world/world.h"
 
 static const cli_command world_cmd = {

@@ -101,8 +101,3 @@ const char *cli_value(int argc, char **argv, int *i) {
     }
     return argv[++*i];
 }
-
-int cli_not_implemented(const char *name, const char *issue) {
-    mv_fail(MV_ERR_UNSUPPORTED, "'%s' is not implemented yet (%s)", name, issue);
-    return 3;
-}

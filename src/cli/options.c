@@ -13,6 +13,13 @@ static const cli_option *cli_find(const cli_option *opts, int n, const char *nam
     return NULL;
 }
 
+/* The CLI_ARGS entry that takes plain arguments no "--x" option takes (its name has no "--"), or NULL. */
+static const cli_option *cli_positional(const cli_option *opts, int n) {
+    for (int k = 0; k < n; k++)
+        if (opts[k].kind == CLI_ARGS && strncmp(opts[k].name, "--", 2)) return &opts[k];
+    return NULL;
+}
+
 /* More threads than cores only makes the threads queue for the cores (1024 threads on 2 cores ran 24x
  * slower than 1): every --threads is capped at the cores this process may run on, with a warning. */
 static void cli_cap_threads(int *n) {
@@ -34,6 +41,10 @@ static mv_status cli_store(const cli_option *o, const char *v) {
     case CLI_LIST:
         if (o->out.l->n == CLI_LIST_MAX) return mv_fail(MV_ERR_ARG, "too many %s options", o->name);
         o->out.l->item[o->out.l->n++] = v;
+        return MV_OK;
+    case CLI_ARGS:
+        if (o->out.a->n == o->out.a->cap) return mv_fail(MV_ERR_ARG, "too many %s arguments", o->name);
+        o->out.a->item[o->out.a->n++] = v;
         return MV_OK;
     case CLI_FLAG: break;
     }
@@ -59,6 +70,7 @@ static mv_status cli_fail_required(const cli_command *cmd, const cli_option *opt
 int cli_parse(int argc, char **argv, const cli_command *cmd, const cli_option *opts, int n) {
     unsigned char seen[CLI_MAX_OPTIONS] = {0};
     MV_ASSERT(n <= CLI_MAX_OPTIONS);
+    const cli_option *plain = cli_positional(opts, n), *taking = NULL; /* taking: the "--x A B" option */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -66,16 +78,23 @@ int cli_parse(int argc, char **argv, const cli_command *cmd, const cli_option *o
             return -1;
         }
         if (strncmp(a, "--", 2)) {
-            mv_fail(MV_ERR_ARG, "unexpected argument '%s' (see millivid %s --help)", a, cmd->name);
-            return 2;
+            const cli_option *to = taking ? taking : plain;
+            if (!to) {
+                mv_fail(MV_ERR_ARG, "unexpected argument '%s' (see millivid %s --help)", a, cmd->name);
+                return 2;
+            }
+            if (cli_store(to, a)) return 2;
+            seen[to - opts] = 1;
+            continue;
         }
         const cli_option *o = cli_find(opts, n, a);
         if (!o) {
             mv_fail(MV_ERR_ARG, "unknown option '%s' (see millivid %s --help)", a, cmd->name);
             return 2;
         }
+        taking = o->kind == CLI_ARGS ? o : NULL;
         if (o->kind == CLI_FLAG) *o->out.i = 1;
-        else if (!(v = cli_value(argc, argv, &i)) || cli_store(o, v)) return 2;
+        else if (o->kind != CLI_ARGS && (!(v = cli_value(argc, argv, &i)) || cli_store(o, v))) return 2;
         if (o->given) *o->given = 1;
         seen[o - opts] = 1;
     }

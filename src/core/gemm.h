@@ -15,7 +15,7 @@ void mv_sgemm_naive(int transA, int transB, int64_t M, int64_t N, int64_t K, flo
                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                     int64_t ldc);
 
-/* Added: matmul precision of the linear layers (nn.h linear_forward / linear_backward).
+/* Matmul precision of the linear layers (nn.h linear_forward / linear_backward).
  * MV_MATMUL_FP32 (default): mv_sgemm. MV_MATMUL_BF16: the operands are rounded to bfloat16 (nearest
  * even) per call and multiplied with float32 accumulation through oneDNN's matmul primitive (AMX /
  * AVX512-BF16 when the CPU has them), like PyTorch's bf16 autocast; fp32 master weights are unchanged.

@@ -17,7 +17,7 @@
  *       NOTE: the official MilliVid code uses torchmetrics SSIM (torchmetrics >= 1.5): same window and
  *       constants, but reflect-padded by 5 px and averaged over ALL h*w pixels with no crop, so its
  *       values differ slightly from ours near the borders (older torchmetrics cropped like us).
- *       We follow scikit-image, as the evaluation issue asks. */
+ *       We follow scikit-image. */
 #ifndef MV_METRICS_H
 #define MV_METRICS_H
 #include <stdint.h>

@@ -4,6 +4,7 @@
 #include "core/core.h"
 #include "eval/report.h"
 #include "eval/report_internal.h"
+#include "eval/textbuf.h"
 
 #define SVG_W 760
 #define SVG_H 430

@@ -1,6 +1,6 @@
 /* Configuration presets (configs/<name>.json), --set key=value overrides, validation and JSON
  * round trips. Every key is a dotted path listed once in the table below. */
-#include "core/config.h"
+#include "io/config.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "io/files.h"
+
+#define MV_CONFIG_MAX_BYTES (1u << 24) /* a config file is a few KB; refuse anything absurd */
 
 typedef enum { K_INT, K_DOUBLE, K_LEVELS, K_STRING } key_type;
 
@@ -144,28 +147,6 @@ static mv_status config_resolve(const char *name, char *out, size_t cap) {
                    name, tried, out);
 }
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    if (!f) {
-        mv_fail(MV_ERR_IO, "%s: cannot open", path);
-        return NULL;
-    }
-    if (fseek(f, 0, SEEK_END) != 0) goto fail;
-    long n = ftell(f);
-    if (n < 0 || n > (1 << 24) || fseek(f, 0, SEEK_SET) != 0) goto fail;
-    if (!(buf = malloc((size_t)n + 1))) goto fail;
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) goto fail;
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-fail:
-    free(buf);
-    fclose(f);
-    mv_fail(MV_ERR_IO, "%s: cannot read", path);
-    return NULL;
-}
-
 /* Walk a JSON object, assigning dotted keys; `set` marks the keys seen. */
 static mv_status config_walk(mv_config *c, const cJSON *obj, const char *prefix, const char *where, char *set) {
     char path[256];
@@ -200,8 +181,8 @@ static mv_status config_apply(mv_config *c, const cJSON *root, const char *where
         if (depth > 4) return mv_fail(MV_ERR_ARG, "%s: 'base' chain too deep", where);
         char bpath[4096];
         MV_TRY(config_resolve(base->valuestring, bpath, sizeof bpath));
-        char *txt = read_text(bpath);
-        if (!txt) return MV_ERR_IO;
+        char *txt;
+        MV_TRY(mv_read_file(bpath, MV_CONFIG_MAX_BYTES, &txt, NULL));
         mv_status s = config_parse(c, txt, bpath, depth + 1);
         free(txt);
         MV_TRY(s);
@@ -235,8 +216,8 @@ mv_status mv_config_load(mv_config *c, const char *name_or_path) {
     char path[4096];
     memset(c, 0, sizeof *c);
     MV_TRY(config_resolve(name_or_path, path, sizeof path));
-    char *txt = read_text(path);
-    if (!txt) return MV_ERR_IO;
+    char *txt;
+    MV_TRY(mv_read_file(path, MV_CONFIG_MAX_BYTES, &txt, NULL));
     mv_status s = config_parse(c, txt, path, 0);
     free(txt);
     MV_TRY(s);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "core/core.h"
+#include "io/files.h"
 
 #define DATASET_FORMAT_VERSION 1
 
@@ -15,21 +16,6 @@ static char *path_join(const char *dir, const char *name) {
     char *p = malloc(n);
     if (p) snprintf(p, n, "%s/%s", dir, name);
     return p;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && n < (1L << 30) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
-            if (fread(buf, 1, (size_t)n, f) == (size_t)n) buf[n] = 0;
-            else free(buf), buf = NULL;
-        }
-    }
-    fclose(f);
-    return buf;
 }
 
 /* frames.npy: uint8 (N, T, S, S, 3) */
@@ -159,10 +145,7 @@ mv_status mv_dataset_open(mv_dataset *d, const char *dir) {
     d->videos = (int)d->frames.shape[0];
     d->frames_per_video = (int)d->frames.shape[1];
     d->size = (int)d->frames.shape[2];
-    if (!(d->index_json = slurp(ipath))) {
-        s = mv_fail(MV_ERR_IO, "%s: cannot read", ipath);
-        goto fail;
-    }
+    if ((s = mv_read_file(ipath, (size_t)1 << 30, &d->index_json, NULL)) != MV_OK) goto fail;
     if ((s = parse_index(d, ipath)) != MV_OK) goto fail;
     free(fpath), free(apath), free(ipath);
     return MV_OK;

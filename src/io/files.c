@@ -1,4 +1,4 @@
-/* Output paths: folder creation and atomic whole-file writes (see files.h). */
+/* Whole-file reads, atomic whole-file writes and folder creation (see files.h). */
 #include "io/files.h"
 
 #include <errno.h>
@@ -47,6 +47,25 @@ mv_status mv_make_parent_dirs(const char *path) {
     while (len > 1 && path[len - 1] == '/') len--; /* the parent of "a/b/" is "a" */
     while (len > 0 && path[len - 1] != '/') len--;
     return len ? make_dirs_prefix(path, len) : MV_OK;
+}
+
+mv_status mv_read_file(const char *path, size_t max_bytes, char **text, size_t *len) {
+    *text = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return mv_fail(MV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n < 0 || (size_t)n > max_bytes || fseek(f, 0, SEEK_SET) != 0 || !(buf = malloc((size_t)n + 1)) ||
+        fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        fclose(f);
+        return mv_fail(MV_ERR_IO, "%s: cannot read%s", path, n >= 0 && (size_t)n > max_bytes ? " (too large)" : "");
+    }
+    fclose(f);
+    buf[n] = 0;
+    *text = buf;
+    if (len) *len = (size_t)n;
+    return MV_OK;
 }
 
 mv_status mv_write_file_atomic(const char *path, const void *data, size_t n) {

@@ -24,7 +24,7 @@ mv_status mv_video_reader_open(mv_video_reader **r, const char *path, int size, 
 mv_status mv_video_reader_next(mv_video_reader *r, uint8_t *rgb /* [size, size, 3] */, int *got);
 double mv_video_reader_fps(const mv_video_reader *r); /* source frame rate */
 /* Expected number of frames next() will return, from the container (-1 if unknown); for progress
- * bars only, never exact. (Added by the video engineer.) */
+ * bars only, never exact. */
 int64_t mv_video_reader_frames_hint(const mv_video_reader *r);
 void mv_video_reader_close(mv_video_reader *r);
 #endif

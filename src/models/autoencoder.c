@@ -99,8 +99,8 @@ static mv_status ae_layout(mv_ae *ae, const mv_config *cfg, mv_ae_variant varian
     ae->D = cfg->ae_width, ae->depth = cfg->ae_depth, ae->heads = cfg->ae_heads;
     ae->PD = 3 * ae->P * ae->P;
     for (int l = 0; l < ae->L; l++) {
-        ae->grid[l] = ae->H / (ae->P << l);
-        ae->tokens[l] = ae->grid[l] * ae->grid[l];
+        ae->grid[l] = mv_config_grid(cfg, l);
+        ae->tokens[l] = mv_config_tokens(cfg, l);
         ae->offset[l] = ae->T;
         ae->T += ae->tokens[l];
     }

@@ -10,7 +10,7 @@
 #define MV_AUTOENCODER_H
 #include <stdint.h>
 
-#include "core/config.h"
+#include "io/config.h"
 #include "core/params.h"
 #include "models/block.h"
 

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core/config.h"
+#include "io/config.h"
 #include "core/params.h"
 #include "io/tensorfile.h"
 

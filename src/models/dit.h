@@ -13,7 +13,7 @@
  * (mv_dit_forward_cached), which processes only the non-context tokens. */
 #ifndef MV_DIT_H
 #define MV_DIT_H
-#include "core/config.h"
+#include "io/config.h"
 #include "core/params.h"
 #include "models/block.h"
 #include "models/checkpoint.h"
@@ -63,7 +63,7 @@ typedef struct {
     int use_mask;
     int depth;
     mv_block_acts *blocks; /* [depth] */
-    /* Added: the distinct conditions of the last forward (c, dc, te_in, te1, te1s, sc, fm hold U rows):
+    /* The distinct conditions of the last forward (c, dc, te_in, te1, te1s, sc, fm hold U rows):
      * uidx [N] row of every token; ut [U], ulevel [U], uaction [U] (-1 = no action term). */
     int U;
     int *uidx, *ulevel, *uaction;

@@ -23,6 +23,10 @@ mv_status mv_method_from_string(const char *name, mv_method *out) {
                    name ? name : "(null)");
 }
 
+mv_dit_kind mv_method_dit_kind(mv_method m) {
+    return m == MV_METHOD_FRAMEPACK ? MV_DIT_FRAMEPACK : MV_DIT_UNIVERSAL;
+}
+
 const char *mv_method_name(mv_method m) {
     switch (m) {
     case MV_METHOD_MILLIVID: return "millivid";
@@ -83,7 +87,7 @@ static void schedule_finish(mv_schedule *s) {
         acc += s->steps[k].prob;
         s->cdf[k] = acc;
     }
-    s->A = s->N - s->S - s->clip;
+    s->A = s->N - s->S;
 }
 
 /* ---------------------------------------------------------------- MilliVid (§4.2) */
@@ -241,7 +245,7 @@ mv_status mv_rollout_chunks(const mv_schedule *s, int context, int frames, int *
     int n = (frames - context + s->A - 1) / s->A;
     *chunk_start0 = context - s->S;
     *nchunks = n;
-    *limit = context + n * s->A + s->clip;
+    *limit = context + n * s->A;
     return MV_OK;
 }
 

@@ -1,6 +1,6 @@
 /* Rollout schedules: a method (MilliVid, FramePack, full-resolution rollout) as plain data — a list of
  * steps, each a role[level][frame] matrix over a chunk of N frames (OFFICIAL_MODULES.md §4). No model
- * here: schedules can be printed and unit-tested alone. The rollout driver (§4.1, §4.5) maps chunk
+ * here (beyond which kind of DiT a method uses): schedules can be printed and unit-tested alone. The rollout driver (§4.1, §4.5) maps chunk
  * frame f of chunk k to the absolute frame chunk_start0 + k*A + f.
  *
  * Row meaning of role: MilliVid and full-res: the hierarchical latent level of the cell (full-res has
@@ -13,13 +13,16 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "core/config.h"
+#include "io/config.h"
 #include "millivid.h"
+#include "models/dit.h"
 
 typedef enum { MV_METHOD_MILLIVID = 0, MV_METHOD_FRAMEPACK, MV_METHOD_FULLRES } mv_method;
 /* "millivid", "framepack", "fullres" (also accepted: "full-res", "full_resolution"). */
 mv_status mv_method_from_string(const char *name, mv_method *out);
 const char *mv_method_name(mv_method m);
+/* The DiT a method trains and rolls out: FramePack its own model, MilliVid and full-res the universal one. */
+mv_dit_kind mv_method_dit_kind(mv_method m);
 
 enum { MV_ROLE_UNSEEN = 0, MV_ROLE_CONTEXT = 1, MV_ROLE_DENOISED = 2 };
 
@@ -36,8 +39,7 @@ typedef struct {
     int levels;              /* rows of role (L; 1 for fullres) */
     int N;                   /* frames per chunk */
     int S;                   /* first chunk frame DENOISED in any step (context reaches S back) */
-    int A;                   /* frames advanced per chunk = N - S - clip */
-    int clip;                /* 0 for all methods here */
+    int A;                   /* frames advanced per chunk = N - S */
     int nsteps;              /* steps per chunk */
     int ngroups;             /* sampling groups G (L for millivid, 1 otherwise) */
     int tokens_per_step_max; /* max over steps of mv_step.tokens (size buffers with it) */
@@ -70,7 +72,7 @@ static inline int mv_schedule_offsets(const mv_schedule *s, int video_frames) {
 /* Rollout driver. context = first generated frame ("start"), frames = end of the video ("end").
  * Every method (§4.1): nchunks = ceil((end-start)/A), chunk_start0 = start - S (FramePack: S = sum(ctx),
  * A = n_d, §4.5 — whose official floor() agrees with ceil in every official config),
- * limit = start + nchunks*A + clip (frames the latent store must hold; > frames means zero-padded
+ * limit = start + nchunks*A (frames the latent store must hold; > frames means zero-padded
  * latents / extended actions past the end). Chunk k covers absolute frames [chunk_start0 + k*A, +N).
  * Fails (MV_ERR_ARG) when context >= frames or when context < S. */
 mv_status mv_rollout_chunks(const mv_schedule *s, int context, int frames, int *chunk_start0,

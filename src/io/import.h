@@ -1,10 +1,10 @@
 /* `millivid import`: a data set from the user's own videos (+ optional per-frame actions), in the same
  * layout as `millivid world` (src/io/dataset.h): frames.npy (N,T,S,S,3) uint8, actions.npy (N,T,6)
  * float32 [id, 0, 0, 0, 0, 0] (id -1 = unconditioned when no actions are given), index.json.
- * Actions files are JSON lines: one object per frame with an integer "action" in {0, 1, 2}.
+ * Actions files are JSON lines, one line per frame (src/io/actions.h).
  * Every video is cut to the same frame count T (--frames, or the shortest video). */
-#ifndef MV_IMPORT_H
-#define MV_IMPORT_H
+#ifndef MV_IO_IMPORT_H
+#define MV_IO_IMPORT_H
 #include "millivid.h"
 
 typedef struct {
@@ -22,9 +22,6 @@ typedef struct {
 
 void mv_import_params_init(mv_import_params *p);
 mv_status mv_import_params_check(const mv_import_params *p);
-/* Reads a JSON-lines actions file into a malloc'ed array of ids (free with free()). Errors name
- * file:line. Blank lines are allowed only at the end. */
-mv_status mv_import_read_actions(const char *path, int **ids, int *count);
 /* Decodes every video (one at a time), writes the data set into a temporary sibling directory and
  * renames it to p->out. */
 mv_status mv_import_run(const mv_import_params *p);

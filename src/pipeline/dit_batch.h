@@ -6,29 +6,16 @@
  * FramePack: context at t = 1, actions kept).
  * Every random draw of sample i of step k (placement, dropout, t_d, its noise) comes from Philox stream
  * (seed, k, i) alone, so a resumed run repeats an uninterrupted one exactly, and the global batch is the
- * same however data-parallel ranks split it (each holds samples [first, first + B)). Chunk placements are drawn uniformly over all (video, offset) pairs with
- * replacement (the official code walks a shuffled pass over the same pairs). */
-#ifndef MV_DIT_TRAIN_H
-#define MV_DIT_TRAIN_H
-#include "io/tensorfile.h"
+ * same however data-parallel ranks split it (each holds samples [first, first + B)). Chunk placements
+ * are drawn uniformly over all (video, offset) pairs with replacement (the official code walks a shuffled
+ * pass over the same pairs). */
+#ifndef MV_PIPELINE_DIT_BATCH_H
+#define MV_PIPELINE_DIT_BATCH_H
 #include "models/dit.h"
+#include "pipeline/latents.h"
 #include "rollout/schedule.h"
 
 #define MV_GUIDANCE_DROPOUT 0.1
-
-/* A latents file written by `millivid encode`: tensors "level<l>" (N, T, T_l, C), BF16 or F32. */
-typedef struct {
-    mv_safetensors file;
-    const mv_tensor_view *level[MV_MAX_LEVELS]; /* NULL for levels not present */
-    int videos, frames, C, levels;              /* levels = number of consecutive level<l> tensors */
-    char ae_hash[80];                           /* metadata "ae_hash" ("" if absent) */
-} mv_latents;
-
-/* Opens and validates a latents file against cfg (channels, tokens per level, the levels `need`). */
-mv_status mv_latents_open(mv_latents *l, const char *path, const mv_config *cfg, int need_levels);
-void mv_latents_close(mv_latents *l);
-/* Frame f of video v at level l as float32: dst [T_l, C]. */
-void mv_latents_read(const mv_latents *l, int level, int video, int frame, float *dst);
 
 typedef struct {
     mv_method method;

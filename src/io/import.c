@@ -2,8 +2,7 @@
  * Pass 1 decodes each video once (one at a time, constant memory) into a raw scratch file inside the
  * temporary output directory and counts its frames; pass 2 streams the first T frames of each into
  * frames.npy with the streaming .npy writer. The temporary directory is renamed into place at the end. */
-#include "core/core.h"
-#include "world/import.h"
+#include "io/import.h"
 
 #include <cJSON.h>
 #include <dirent.h>
@@ -12,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/core.h"
+#include "io/actions.h"
 #include "io/files.h"
 #include "io/tensorfile.h"
 #include "io/video.h"
@@ -33,85 +34,6 @@ mv_status mv_import_params_check(const mv_import_params *p) {
         return mv_fail(MV_ERR_ARG, "--actions: %d actions files for %d videos (give one per video, in the same order)",
                        p->n_actions, p->n_videos);
     return MV_OK;
-}
-
-/* ---------------------------------------------------------------- actions files */
-
-static int line_blank(const char *s) {
-    for (; *s; s++)
-        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n') return 0;
-    return 1;
-}
-
-static mv_status parse_action_line(const char *path, long ln, const char *line, int *id) {
-    cJSON *j = cJSON_Parse(line);
-    mv_status s = MV_OK;
-    if (!j) return mv_fail(MV_ERR_FORMAT, "%s:%ld: not valid JSON (expected {\"action\": 0|1|2})", path, ln);
-    const cJSON *a = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "action") : NULL;
-    if (!a || !cJSON_IsNumber(a) || a->valuedouble != floor(a->valuedouble)) {
-        s = mv_fail(MV_ERR_FORMAT, "%s:%ld: expected an object with an integer \"action\" field", path, ln);
-        goto fail;
-    }
-    if (a->valuedouble < 0 || a->valuedouble > 2) {
-        s = mv_fail(MV_ERR_FORMAT, "%s:%ld: unknown action id %g (0 forward, 1 left, 2 right)", path, ln,
-                    a->valuedouble);
-        goto fail;
-    }
-    *id = (int)a->valuedouble;
-fail:
-    cJSON_Delete(j);
-    return s;
-}
-
-mv_status mv_import_read_actions(const char *path, int **ids_out, int *count) {
-    mv_status s = MV_OK;
-    char *line = NULL;
-    size_t cap = 0, n = 0, alloc = 0;
-    int *ids = NULL;
-    long ln = 0, blank_at = 0;
-    *ids_out = NULL, *count = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return mv_fail(MV_ERR_IO, "%s: cannot open actions file: %s", path, strerror(errno));
-    while (getline(&line, &cap, f) >= 0) {
-        ln++;
-        if (line_blank(line)) {
-            if (!blank_at) blank_at = ln;
-            continue;
-        }
-        if (blank_at) {
-            s = mv_fail(MV_ERR_FORMAT, "%s:%ld: empty line (one JSON object per frame, no gaps)", path,
-                        blank_at);
-            goto fail;
-        }
-        if (n == alloc) {
-            alloc = alloc ? 2 * alloc : 1024;
-            int *grown = realloc(ids, alloc * sizeof *ids);
-            if (!grown) {
-                s = mv_fail(MV_ERR_NOMEM, "%s: out of memory", path);
-                goto fail;
-            }
-            ids = grown;
-        }
-        if ((s = parse_action_line(path, ln, line, &ids[n])) != MV_OK) goto fail;
-        n++;
-    }
-    if (ferror(f)) {
-        s = mv_fail(MV_ERR_IO, "%s: read error: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (n == 0) {
-        s = mv_fail(MV_ERR_FORMAT, "%s: no actions in the file", path);
-        goto fail;
-    }
-    fclose(f);
-    free(line);
-    *ids_out = ids, *count = (int)n;
-    return MV_OK;
-fail:
-    fclose(f);
-    free(line);
-    free(ids);
-    return s;
 }
 
 /* ---------------------------------------------------------------- directories */
@@ -409,7 +331,7 @@ static mv_status import_read_all_actions(import_ctx *c) {
     c->n_ids = calloc(p->n_videos, sizeof *c->n_ids);
     if (!c->ids || !c->n_ids) return mv_fail(MV_ERR_NOMEM, "out of memory");
     for (int v = 0; v < p->n_videos; v++)
-        MV_TRY(mv_import_read_actions(p->actions[v], &c->ids[v], &c->n_ids[v]));
+        MV_TRY(mv_actions_read_jsonl(p->actions[v], &c->ids[v], &c->n_ids[v]));
     return MV_OK;
 }
 

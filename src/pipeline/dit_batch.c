@@ -1,81 +1,11 @@
-/* Video DiT training batches and step: see dit_train.h. */
-#include "models/dit_train.h"
+/* Video DiT training batches and step: see dit_batch.h. */
+#include "pipeline/dit_batch.h"
 
 #include <math.h>
 
 #include "core/core.h"
 #include "core/rng.h"
 #include "rollout/diffusion.h"
-
-/* ------------------------------------------------------------------ latents file */
-
-mv_status mv_latents_open(mv_latents *l, const char *path, const mv_config *cfg, int need_levels) {
-    memset(l, 0, sizeof *l);
-    MV_TRY(mv_st_open(&l->file, path));
-    mv_status s = MV_OK;
-    const char *h = mv_st_meta(&l->file, "ae_hash");
-    snprintf(l->ae_hash, sizeof l->ae_hash, "%s", h ? h : "");
-    for (int lv = 0; lv < MV_MAX_LEVELS; lv++) {
-        char name[24];
-        snprintf(name, sizeof name, "level%d", lv);
-        const mv_tensor_view *t = mv_st_find(&l->file, name);
-        if (!t) break;
-        if (t->ndim != 4 || (t->dtype != MV_DT_BF16 && t->dtype != MV_DT_F32)) {
-            s = mv_fail(MV_ERR_FORMAT, "%s: tensor %s must be (videos, frames, tokens, channels) BF16 or F32",
-                        path, name);
-            goto fail;
-        }
-        if (lv == 0) {
-            l->videos = (int)t->shape[0], l->frames = (int)t->shape[1], l->C = (int)t->shape[3];
-        } else if (t->shape[0] != l->videos || t->shape[1] != l->frames || t->shape[3] != l->C) {
-            s = mv_fail(MV_ERR_FORMAT, "%s: %s has a different video/frame/channel count than level0", path, name);
-            goto fail;
-        }
-        l->level[lv] = t;
-        l->levels = lv + 1;
-    }
-    if (l->levels == 0) {
-        s = mv_fail(MV_ERR_FORMAT, "%s: no 'level0' tensor: not a latents file (make one with millivid encode)", path);
-        goto fail;
-    }
-    if (l->C != cfg->latent_channels) {
-        s = mv_fail(MV_ERR_SHAPE, "%s: latents have %d channels, the config (%s) has latent_channels %d", path, l->C,
-                    cfg->preset, cfg->latent_channels);
-        goto fail;
-    }
-    if (l->levels < need_levels || l->levels > cfg->levels) {
-        s = mv_fail(MV_ERR_SHAPE, "%s: latents have %d levels, the config (%s) has %d levels (%d needed)", path,
-                    l->levels, cfg->preset, cfg->levels, need_levels);
-        goto fail;
-    }
-    for (int lv = 0; lv < l->levels; lv++)
-        if (l->level[lv]->shape[2] != mv_config_tokens(cfg, lv)) {
-            s = mv_fail(MV_ERR_SHAPE, "%s: level%d has %lld tokens per frame, the config (%s) expects %d", path, lv,
-                        (long long)l->level[lv]->shape[2], cfg->preset, mv_config_tokens(cfg, lv));
-            goto fail;
-        }
-    return MV_OK;
-fail:
-    mv_latents_close(l);
-    return s;
-}
-
-void mv_latents_close(mv_latents *l) {
-    mv_st_close(&l->file);
-    memset(l, 0, sizeof *l);
-}
-
-void mv_latents_read(const mv_latents *l, int level, int video, int frame, float *dst) {
-    const mv_tensor_view *t = l->level[level];
-    size_t n = (size_t)t->shape[2] * t->shape[3];
-    size_t off = ((size_t)video * t->shape[1] + frame) * n;
-    if (t->dtype == MV_DT_F32) {
-        memcpy(dst, (const float *)t->data + off, n * sizeof(float));
-    } else {
-        const uint16_t *src = (const uint16_t *)t->data + off;
-        for (size_t i = 0; i < n; i++) dst[i] = mv_bf16_to_f32(src[i]);
-    }
-}
 
 /* ------------------------------------------------------------------ trainer */
 
@@ -102,7 +32,7 @@ mv_status mv_dit_trainer_init(mv_dit_trainer *tr, mv_dit *model, const mv_schedu
     if (lat->videos != videos || lat->frames != frames)
         return mv_fail(MV_ERR_SHAPE, "%s: latents hold %d videos x %d frames but the data set has %d x %d",
                        lat->file.path, lat->videos, lat->frames, videos, frames);
-    if ((model->kind == MV_DIT_FRAMEPACK) != (sched->method == MV_METHOD_FRAMEPACK))
+    if (model->kind != mv_method_dit_kind(sched->method))
         return mv_fail(MV_ERR_ARG, "dit_train: method %s does not fit a %s model", mv_method_name(sched->method),
                        mv_dit_kind_name(model->kind));
     MV_TRY(check_actions(actions, videos, frames));
@@ -172,7 +102,7 @@ static void fill_universal(mv_dit_trainer *tr, int b, int k, int video, int off,
     size_t n = (size_t)b * T;
     for (int ci = 0; ci < ncell; ci++) {
         const mv_cell *cell = &tr->cells[ci];
-        int l = cell->level, g0 = tr->model->grid0 >> l, tl = g0 * g0;
+        int l = cell->level, g0 = tr->model->grid0 >> l, tl = tr->sched->tokens[l]; /* mv_config_tokens */
         mv_latents_read(tr->lat, l, video, cell->frame, tr->x + n * C);
         int act = action_id(tr, video, cell->frame);
         for (int i = 0; i < tl; i++, n++) {

@@ -36,9 +36,11 @@ typedef struct {
     int video_frames;    /* default test video length */
 } mv_config;
 
-/* Tokens per frame at level l: (image_size / (patch * 2^l))^2. */
+/* Side of the square latent grid at level l: image_size / (patch * 2^l) cells (mini 8, 4, 2, 1). */
+static inline int mv_config_grid(const mv_config *c, int level) { return c->image_size / (c->patch << level); }
+/* Tokens per frame at level l: mv_config_grid(c, l)^2. */
 static inline int mv_config_tokens(const mv_config *c, int level) {
-    int g = c->image_size / (c->patch << level);
+    int g = mv_config_grid(c, level);
     return g * g;
 }
 /* How far back MilliVid's first (coarsest) step of a chunk sees: the sum of millivid.windows over the levels
