@@ -60,6 +60,8 @@ typedef struct {
     int limit;           /* frames covered including padding */
     size_t store_bytes;  /* latent store (window) size */
     double seconds;
+    size_t dit_bytes;    /* the model's inference workspace, allocated once per rollout */
+    long dit_cache_builds; /* context key/value caches computed (dit.context_cache models) */
 } mv_rollout_stats;
 
 void mv_rollout_params_init(mv_rollout_params *p); /* use_cache 1, guidance 1, sample_steps 20 */
