@@ -363,7 +363,28 @@ static void test_twin_framepack(void) {
     mv_dit_free(&m);
 }
 
-/* ------------------------------------------------------------------ fast inference path */
+/* ------------------------------------------------------------------ inference path */
+
+/* Per-frame t [B, F] and action [B, F] repeated over each frame's T0 level-0 tokens, as mv_dit_infer
+ * takes FramePack input: tt, at [B, F * T0]. */
+static void fp_per_token(float *tt, int *at, const float *t, const int *act, int BF, int T0) {
+    for (int f = 0; f < BF; f++)
+        for (int i = 0; i < T0; i++) tt[f * T0 + i] = t[f], at[f * T0 + i] = act[f];
+}
+
+/* FramePack inference output v [B, F, T0, C] against the training forward's vf [B, nd, T0, C]: the last
+ * nd frames equal, the context frames 0. */
+static void fp_check(const char *what, const float *v, const float *vf, int B, int F, int nd, int T0C) {
+    int zero = 1;
+    for (int b = 0; b < B; b++) {
+        for (int i = 0; i < (F - nd) * T0C; i++) zero &= v[(size_t)b * F * T0C + i] == 0.0f;
+        char w[128];
+        snprintf(w, sizeof w, "%s (sample %d)", what, b);
+        CHECK(tu_close(w, v + ((size_t)b * F + F - nd) * T0C, vf + (size_t)b * nd * T0C, (size_t)nd * T0C, 1e-5,
+                       1e-5), "%s", w);
+    }
+    CHECK(zero, "%s: context frames of v are 0", what);
+}
 
 static void test_infer(void) {
     mv_config cfg = tiny_config(3, 16, 4, 4, 24, 2, 2);
@@ -379,28 +400,55 @@ static void test_infer(void) {
     uni_case u;
     uni_case_make(&u, &r, B, T, C, m.levels, m.grid0, 20); /* sample 1 drops its actions */
     mv_dit_acts a;
-    mv_dit_cache work;
-    memset(&work, 0, sizeof work);
+    mv_dit_workspace w;
     CHECK(mv_dit_acts_alloc(&a, &m, B, T) == MV_OK, "acts");
+    CHECK(mv_dit_workspace_create(&w, &m, B, T, 1) == MV_OK, "workspace: %s", mv_last_error());
+    void *buf = w.buf;
+    size_t bytes = w.bytes;
     float *v = malloc(N * C * 4), *vi = malloc(N * C * 4);
     mv_dit_tokens tk = {B, T, u.frame, u.level, u.row, u.col, u.t, u.action, u.keep, NULL};
     CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_OK, "forward");
-    CHECK(mv_dit_forward_infer(&m, &work, vi, u.x, &tk) == MV_OK, "infer: %s", mv_last_error());
+    CHECK(mv_dit_infer(&m, &w, vi, u.x, &tk) == MV_OK, "infer: %s", mv_last_error());
     CHECK(tu_close("universal inference path vs training forward", vi, v, N * C, 1e-5, 1e-5), "infer");
+    /* smaller calls through the same workspace: one sample, fewer tokens */
+    mv_dit_tokens tk1 = {1, 17, u.frame, u.level, u.row, u.col, u.t, u.action, u.keep, NULL};
+    CHECK(mv_dit_forward(&m, &a, v, u.x, &tk1) == MV_OK, "forward");
+    CHECK(mv_dit_infer(&m, &w, vi, u.x, &tk1) == MV_OK, "infer: %s", mv_last_error());
+    CHECK(tu_close("universal inference path, 1 x 17 tokens", vi, v, 17 * C, 1e-5, 1e-5), "infer small");
+    /* more than it was sized for: refused, the workspace untouched */
+    mv_dit_tokens big = tk;
+    big.B = 3;
+    CHECK(mv_dit_infer(&m, &w, vi, u.x, &big) == MV_ERR_SHAPE, "3 samples refused by a 2-sample workspace");
+    big.B = 1, big.T = T + 1;
+    CHECK(mv_dit_infer(&m, &w, vi, u.x, &big) == MV_ERR_SHAPE, "32 tokens refused by a 31-token workspace");
+    CHECK(w.buf == buf && w.bytes == bytes, "universal: the workspace is neither moved nor resized by any call");
+    CHECK(mv_dit_infer(&fp, &w, vi, u.x, &tk) == MV_ERR_ARG, "a workspace made for another model refused");
+    mv_dit_workspace_free(&w);
     mv_dit_acts_free(&a);
-    int Fr = fp.fp_frames, T0 = fp.grid0 * fp.grid0, nd = fp.fp_denoise;
-    float *x = malloc(B * Fr * T0 * C * 4), *t = malloc(B * Fr * 4), *vf = malloc(B * nd * T0 * C * 4),
-          *vfi = malloc(B * nd * T0 * C * 4);
-    int *act = malloc(B * Fr * sizeof(int));
-    fill(&r, x, B * Fr * T0 * C, 1.0f);
+
+    int Fr = fp.fp_frames, T0 = fp.grid0 * fp.grid0, nd = fp.fp_denoise, T0C = T0 * C;
+    float *x = malloc(B * Fr * T0C * 4), *t = malloc(B * Fr * 4), *vf = malloc(B * nd * T0C * 4),
+          *vfi = malloc(B * Fr * T0C * 4), *tt = malloc(B * Fr * T0 * 4);
+    int *act = malloc(B * Fr * sizeof(int)), *at = malloc(B * Fr * T0 * sizeof(int));
+    fill(&r, x, B * Fr * T0C, 1.0f);
     for (int i = 0; i < B * Fr; i++) t[i] = (i % Fr >= Fr - nd) ? 0.6f : 0.0f, act[i] = (i * 7) % 3;
+    fp_per_token(tt, at, t, act, B * Fr, T0);
     CHECK(mv_dit_acts_alloc(&a, &fp, B, fp.fp_tokens) == MV_OK, "acts");
+    CHECK(mv_dit_workspace_create(&w, &fp, B, 0, 1) == MV_OK, "workspace: %s", mv_last_error());
+    buf = w.buf, bytes = w.bytes;
     CHECK(mv_dit_fp_forward(&fp, &a, vf, x, t, act, B) == MV_OK, "fp forward");
-    CHECK(mv_dit_fp_forward_infer(&fp, &work, vfi, x, t, act, B) == MV_OK, "fp infer: %s", mv_last_error());
-    CHECK(tu_close("framepack inference path vs training forward", vfi, vf, B * nd * T0 * C, 1e-5, 1e-5), "fp infer");
+    mv_dit_tokens ftk = {B, Fr * T0, NULL, NULL, NULL, NULL, tt, at, NULL, NULL};
+    CHECK(mv_dit_infer(&fp, &w, vfi, x, &ftk) == MV_OK, "fp infer: %s", mv_last_error());
+    fp_check("framepack inference path vs training forward", vfi, vf, B, Fr, nd, T0C);
+    tt[3] = 0.5f; /* two noise levels inside frame 0 */
+    CHECK(mv_dit_infer(&fp, &w, vfi, x, &ftk) == MV_ERR_ARG && strstr(mv_last_error(), "per frame"),
+          "framepack: t varying inside a frame refused: %s", mv_last_error());
+    ftk.B = 3;
+    CHECK(mv_dit_infer(&fp, &w, vfi, x, &ftk) == MV_ERR_SHAPE, "framepack: 3 samples refused");
+    CHECK(w.buf == buf && w.bytes == bytes, "framepack: the workspace is neither moved nor resized by any call");
+    mv_dit_workspace_free(&w);
     mv_dit_acts_free(&a);
-    mv_dit_cache_free(&work);
-    free(v), free(vi), free(x), free(t), free(vf), free(vfi), free(act);
+    free(v), free(vi), free(x), free(t), free(vf), free(vfi), free(act), free(tt), free(at);
     uni_case_free(&u);
     mv_dit_free(&m);
     mv_dit_free(&fp);
@@ -427,43 +475,70 @@ static void test_cache(void) {
     for (int i = 0; i < T; i++) u.t[T + i] = u.ctx[T + i] ? 0.0f : 0.4f;
     mv_dit_acts a;
     CHECK(mv_dit_acts_alloc(&a, &m, B, T) == MV_OK, "acts");
-    float *v = malloc(N * C * 4), *vc = malloc(N * C * 4);
+    float *v = malloc(N * C * 4), *vc = malloc(N * C * 4), *vm = malloc(N * C * 4);
     mv_dit_tokens tk = {B, T, u.frame, u.level, u.row, u.col, u.t, u.action, u.keep, u.ctx};
-    CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_OK, "forward");
-    mv_dit_cache cache;
-    memset(&cache, 0, sizeof cache);
-    CHECK(mv_dit_cache_build(&m, &cache, u.x, &tk) == MV_OK, "cache build: %s", mv_last_error());
-    /* a second sampler call with different denoised inputs and t reuses the cache */
-    for (int k = 0; k < 2; k++) {
-        if (k == 1) {
+    mv_dit_workspace w, wm; /* cached; masked full forward (no cache) */
+    CHECK(mv_dit_workspace_create(&w, &m, B, T, 2) == MV_OK, "workspace: %s", mv_last_error());
+    CHECK(mv_dit_workspace_create(&wm, &m, B, T, 0) == MV_OK, "workspace: %s", mv_last_error());
+    void *buf = w.buf;
+    size_t bytes = w.bytes;
+    /* calls: 0 builds the cache; 1 new denoised inputs and t reuse it; 2 a changed context input
+     * rebuilds it; 3 the first context again (its cache kept in the second slot) */
+    const long builds[4] = {1, 1, 2, 2};
+    const float x_ctx = u.x[2 * C + 1];
+    for (int k = 0; k < 4; k++) {
+        if (k == 1)
             for (int n = 0; n < N; n++)
                 if (!u.ctx[n]) {
                     u.t[n] = 0.9f;
                     for (int c = 0; c < C; c++) u.x[n * C + c] *= -0.5f;
                 }
-            CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_OK, "forward");
-        }
-        CHECK(mv_dit_forward_cached(&m, &cache, vc, u.x, &tk) == MV_OK, "cached: %s", mv_last_error());
+        if (k >= 2) u.x[2 * C + 1] = k == 2 ? x_ctx + 0.25f : x_ctx; /* token 2: context of sample 0 */
+        CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_OK, "forward");
+        CHECK(mv_dit_infer(&m, &wm, vm, u.x, &tk) == MV_OK, "masked: %s", mv_last_error());
+        CHECK(tu_close("masked inference vs training forward", vm, v, N * C, 1e-5, 1e-5), "masked %d", k);
+        CHECK(mv_dit_infer(&m, &w, vc, u.x, &tk) == MV_OK, "cached: %s", mv_last_error());
         for (int n = 0; n < N; n++)
             if (u.ctx[n]) memset(v + n * C, 0, C * 4);
-        CHECK(tu_close(k ? "cached vs masked (2nd call)" : "cached vs masked", vc, v, N * C, 1e-5, 1e-5), "cached");
+        char what[64];
+        snprintf(what, sizeof what, "cached vs masked (call %d)", k);
+        CHECK(tu_close(what, vc, v, N * C, 1e-5, 1e-5), "%s", what);
+        CHECK(w.builds == builds[k], "call %d: %ld cache builds, expected %ld", k, w.builds, builds[k]);
     }
-    mv_dit_cache_free(&cache);
+    CHECK(w.buf == buf && w.bytes == bytes, "cached: the workspace is neither moved nor resized by any call");
+    uint8_t c0 = u.ctx[T + 4];
+    u.ctx[T + 4] = 0;
+    CHECK(mv_dit_infer(&m, &w, vc, u.x, &tk) == MV_ERR_ARG, "unequal context counts refused by the cache");
+    u.ctx[T + 4] = c0;
+    mv_dit_workspace_free(&w);
+    mv_dit_workspace_free(&wm);
     mv_dit_acts_free(&a);
 
     /* FramePack */
-    int Fr = fp.fp_frames, T0 = fp.grid0 * fp.grid0;
-    float *x = malloc(B * Fr * T0 * C * 4), *t = malloc(B * Fr * 4), *vf = malloc(B * T0 * C * 4),
-          *vfc = malloc(B * T0 * C * 4);
-    int *act = malloc(B * Fr * sizeof(int));
-    fill(&r, x, B * Fr * T0 * C, 1.0f);
+    int Fr = fp.fp_frames, T0 = fp.grid0 * fp.grid0, T0C = T0 * C;
+    float *x = malloc(B * Fr * T0C * 4), *t = malloc(B * Fr * 4), *vf = malloc(B * T0C * 4),
+          *vfc = malloc(B * Fr * T0C * 4), *tt = malloc(B * Fr * T0 * 4);
+    int *act = malloc(B * Fr * sizeof(int)), *at = malloc(B * Fr * T0 * sizeof(int));
+    fill(&r, x, B * Fr * T0C, 1.0f);
     for (int i = 0; i < B * Fr; i++) t[i] = (i % Fr == Fr - 1) ? 0.3f : 0.0f, act[i] = i % 3;
+    fp_per_token(tt, at, t, act, B * Fr, T0);
     CHECK(mv_dit_acts_alloc(&a, &fp, B, fp.fp_tokens) == MV_OK, "acts");
-    CHECK(mv_dit_fp_forward(&fp, &a, vf, x, t, act, B) == MV_OK, "fp forward");
-    CHECK(mv_dit_fp_cache_build(&fp, &cache, x, t, act, B) == MV_OK, "fp cache: %s", mv_last_error());
-    CHECK(mv_dit_fp_forward_cached(&fp, &cache, vfc, x, t, act, B) == MV_OK, "fp cached: %s", mv_last_error());
-    CHECK(tu_close("framepack cached vs masked", vfc, vf, B * T0 * C, 1e-5, 1e-5), "fp cached");
-    mv_dit_cache_free(&cache);
+    CHECK(mv_dit_workspace_create(&w, &fp, B, 0, 1) == MV_OK, "workspace: %s", mv_last_error());
+    CHECK(mv_dit_workspace_create(&wm, &fp, B, 0, 0) == MV_OK, "workspace: %s", mv_last_error());
+    mv_dit_tokens ftk = {B, Fr * T0, NULL, NULL, NULL, NULL, tt, at, NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        if (k == 1) /* new denoised frame: the cache is reused */
+            for (int b = 0; b < B; b++)
+                for (int i = 0; i < T0C; i++) x[((size_t)b * Fr + Fr - 1) * T0C + i] *= 0.5f;
+        CHECK(mv_dit_fp_forward(&fp, &a, vf, x, t, act, B) == MV_OK, "fp forward");
+        CHECK(mv_dit_infer(&fp, &w, vfc, x, &ftk) == MV_OK, "fp cached: %s", mv_last_error());
+        fp_check("framepack cached vs masked", vfc, vf, B, Fr, 1, T0C);
+        CHECK(mv_dit_infer(&fp, &wm, vfc, x, &ftk) == MV_OK, "fp masked: %s", mv_last_error());
+        fp_check("framepack masked inference vs training forward", vfc, vf, B, Fr, 1, T0C);
+        CHECK(w.builds == 1, "framepack call %d: %ld cache builds", k, w.builds);
+    }
+    mv_dit_workspace_free(&w);
+    mv_dit_workspace_free(&wm);
     mv_dit_acts_free(&a);
 
     /* bad input: unknown action id, level out of range */
@@ -478,7 +553,7 @@ static void test_cache(void) {
     tk.B = 3;
     CHECK(mv_dit_forward(&m, &a, v, u.x, &tk) == MV_ERR_SHAPE, "too many tokens refused");
     mv_dit_acts_free(&a);
-    free(v), free(vc), free(x), free(t), free(vf), free(vfc), free(act);
+    free(v), free(vc), free(vm), free(x), free(t), free(vf), free(vfc), free(act), free(tt), free(at);
     uni_case_free(&u);
     mv_dit_free(&m);
     mv_dit_free(&fp);

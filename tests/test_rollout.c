@@ -88,30 +88,22 @@ static mv_status run(const mv_dit *m, const mv_schedule *s, sink *k, int context
 
 typedef struct {
     const mv_dit *m;
-    mv_dit_cache work; /* the fast inference path, as the driver uses for models without the cache */
+    mv_dit_workspace work; /* the inference path */
     int n;
-    int *frame, *level, *row, *col, *action;
-    int F;
-    float tf[256];
-    int af[256];
-    float *vfp;
+    int *frame, *level, *row, *col, *action; /* FramePack: action per level-0 token */
 } ref_ctx;
 
 static mv_status ref_denoise(void *ctx, const float *x_t, const float *t, int keep, float *v) {
     ref_ctx *r = ctx;
     uint8_t k8 = (uint8_t)keep;
     mv_dit_tokens tk = {1, r->n, r->frame, r->level, r->row, r->col, t, r->action, &k8, NULL};
-    return mv_dit_forward_infer(r->m, &r->work, v, x_t, &tk);
+    return mv_dit_infer(r->m, &r->work, v, x_t, &tk);
 }
 
 static mv_status ref_denoise_fp(void *ctx, const float *x_t, const float *t, int keep, float *v) {
     ref_ctx *r = ctx;
-    int T0 = r->m->grid0 * r->m->grid0, C = r->m->C, nd = r->m->fp_denoise;
-    for (int f = 0; f < r->F; f++) r->tf[f] = t[f * T0];
-    MV_TRY(mv_dit_fp_forward_infer(r->m, &r->work, r->vfp, x_t, r->tf, r->af, 1));
-    memset(v, 0, (size_t)(r->F - nd) * T0 * C * 4);
-    memcpy(v + (size_t)(r->F - nd) * T0 * C, r->vfp, (size_t)nd * T0 * C * 4);
-    return MV_OK;
+    mv_dit_tokens tk = {1, r->n, NULL, NULL, NULL, NULL, t, r->action, NULL, NULL};
+    return mv_dit_infer(r->m, &r->work, v, x_t, &tk);
 }
 
 /* Whole-video rollout: all frames [0, limit) of every level in memory. out [frames, T0, C]. */
@@ -140,8 +132,9 @@ static void reference(const mv_dit *m, const mv_schedule *s, int context, int fr
     }
     int Tmax = m->kind == MV_DIT_FRAMEPACK ? m->fp_frames * T0 : s->tokens_per_step_max;
     ref_ctx r = {.m = m};
+    CHECK(mv_dit_workspace_create(&r.work, m, 1, Tmax, 1) == MV_OK, "workspace: %s", mv_last_error());
     r.frame = malloc(Tmax * 4), r.level = malloc(Tmax * 4), r.row = malloc(Tmax * 4), r.col = malloc(Tmax * 4);
-    r.action = malloc(Tmax * 4), r.vfp = malloc((size_t)T0 * C * m->fp_denoise * 4 + 4);
+    r.action = malloc(Tmax * 4);
     float *xh = malloc((size_t)Tmax * C * 4), *ep = malloc((size_t)Tmax * C * 4);
     uint8_t *den = malloc(Tmax);
     mv_cell *cells = malloc((size_t)s->levels * s->N * sizeof(mv_cell));
@@ -150,12 +143,12 @@ static void reference(const mv_dit *m, const mv_schedule *s, int context, int fr
         int cs = cs0 + ch * s->A;
         if (m->kind == MV_DIT_FRAMEPACK) {
             int F = m->fp_frames, nd = m->fp_denoise;
-            r.F = F;
+            r.n = F * T0;
             for (int f = 0; f < F; f++) {
                 memcpy(xh + (size_t)f * T0 * C, lat[0] + (size_t)(cs + f) * T0 * C, (size_t)T0 * C * 4);
                 memcpy(ep + (size_t)f * T0 * C, epsv + (size_t)(cs + f) * T0 * C, (size_t)T0 * C * 4);
                 memset(den + f * T0, f >= F - nd, T0);
-                r.af[f] = actions[MV_MIN(cs + f, frames - 1)];
+                for (int i = 0; i < T0; i++) r.action[f * T0 + i] = actions[MV_MIN(cs + f, frames - 1)];
             }
             CHECK(mv_sample(ref_denoise_fp, &r, xh, ep, den, F * T0, C, steps, 1.0f) == MV_OK, "ref sample");
             for (int f = F - nd; f < F; f++) {
@@ -191,9 +184,9 @@ static void reference(const mv_dit *m, const mv_schedule *s, int context, int fr
     }
     memcpy(out, lat[0], (size_t)frames * T0 * C * 4);
     for (int l = 0; l < L; l++) free(lat[l]);
-    free(epsv), free(r.frame), free(r.level), free(r.row), free(r.col), free(r.action), free(r.vfp);
+    free(epsv), free(r.frame), free(r.level), free(r.row), free(r.col), free(r.action);
     free(xh), free(ep), free(den), free(cells);
-    mv_dit_cache_free(&r.work);
+    mv_dit_workspace_free(&r.work);
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -233,6 +226,8 @@ static void test_method(mv_method method, int context, int frames, int steps, fl
     CHECK(run(&m, &s, &k, context, frames + 3 * s.A, 1, 1.0f, 1, 5, act2, &st2) == MV_OK, "longer");
     CHECK(st2.store_bytes == st.store_bytes && st2.chunks == st.chunks + 3, "%s: store %zu bytes for both lengths", name,
           st2.store_bytes);
+    CHECK(st.dit_bytes > 0 && st2.dit_bytes == st.dit_bytes, "%s: model workspace %zu bytes for both lengths", name,
+          st2.dit_bytes);
     free(act2), free(first), free(want), free(act), free(k.out);
     mv_dit_free(&m);
     mv_schedule_free(&s);
@@ -254,6 +249,10 @@ static void test_cache(mv_method method) {
     float *a = malloc(frames * T0C * 4);
     memcpy(a, k.out, frames * T0C * 4);
     CHECK(run(&m, &s, &k, context, frames, 3, g, 1, 9, act, &st) == MV_OK, "cached: %s", mv_last_error());
+    /* the context runs once per rollout step and branch, not once per sampler call (3 per step) */
+    long branches = g != 1.0f ? 2 : 1;
+    CHECK(st.dit_cache_builds == st.steps * branches, "%s: %ld cache builds for %ld steps x %ld branches",
+          mv_method_name(method), st.dit_cache_builds, st.steps, branches);
     char what[96];
     snprintf(what, sizeof what, "%s: cached rollout vs masked full forward", mv_method_name(method));
     CHECK(tu_close(what, k.out + context * T0C, a + context * T0C, (frames - context) * T0C, 1e-4, 1e-4), "%s", what);

@@ -484,9 +484,74 @@ static void round_weights(const mv_block *blk, const mv_params *p, mv_block_acts
     mv_bf16_round_n(a->wb + 8 * D2, mv_params_data(p, blk->fc2_w), 4 * D2);
 }
 
-/* save = 0 (inference): skip the copies only backward needs (x_in, x_mid). */
+/* ---- inference with context keys/values (mv_block_forward_kv): the training forward's code with
+ * the attention taken over cached context keys/values plus the tokens' own ---- */
+
+/* What block_forward_acts needs for that attention: the caller's keys/values and the scores scratch. */
+typedef struct {
+    const mv_block_kv *kv;
+    float *scores; /* [T, Tc + T] */
+} kv_attention;
+
+/* Attention of Tq queries over Tc cached keys then the Tq own keys (all allowed), through GEMMs: the
+ * scores of the two key sets go side by side into sc [Tq, Tc + Tq] (no copy of the cache), one softmax,
+ * then out = P[:, :Tc] vc + P[:, Tc:] v. out, q, k, v: [B, Tq, D]; kc, vc: [B, Tc, D]; head-major. */
+static void attend_cached(float *out, const float *q, const float *k, const float *v, const float *kc,
+                          const float *vc, float *sc, int B, int Tq, int Tc, int H, int dh) {
+    int D = H * dh, S = Tc + Tq;
+    float scale = 1.0f / sqrtf((float)dh);
+    for (int b = 0; b < B; b++) {
+        const float *kcb = kc + (size_t)b * Tc * D, *vcb = vc + (size_t)b * Tc * D;
+        const float *kb = k + (size_t)b * Tq * D, *vb = v + (size_t)b * Tq * D;
+        for (int h = 0; h < H; h++) {
+            const float *qh = q + (size_t)b * Tq * D + h * dh;
+            float *oh = out + (size_t)b * Tq * D + h * dh;
+            mv_sgemm(0, 1, Tq, Tc, dh, scale, qh, D, kcb + h * dh, D, 0.0f, sc, S);
+            mv_sgemm(0, 1, Tq, Tq, dh, scale, qh, D, kb + h * dh, D, 0.0f, sc + Tc, S);
+            softmax_rows(sc, Tq, S, S);
+            mv_sgemm(0, 0, Tq, dh, Tc, 1.0f, sc, S, vcb + h * dh, D, 0.0f, oh, D);
+            mv_sgemm(0, 0, Tq, dh, Tq, 1.0f, sc + Tc, S, vb + h * dh, D, 1.0f, oh, D);
+        }
+    }
+}
+
+/* The attention step of block_forward_acts with keys/values: hands out this block's normalised keys
+ * and values if asked, then attends over the cached context (if any) and the tokens themselves. */
+static void kv_attend(mv_block_acts *a, const kv_attention *ka, int B, int T, int H, int dh) {
+    const mv_block_kv *kv = ka->kv;
+    size_t ND = (size_t)B * T * H * dh;
+    if (kv->k_out) memcpy(kv->k_out, a->kn, ND * sizeof(float));
+    if (kv->v_out) memcpy(kv->v_out, a->v, ND * sizeof(float));
+    if (kv->Tc) attend_cached(a->att, a->qn, a->kn, a->v, kv->k, kv->v, ka->scores, B, T, kv->Tc, H, dh);
+    else attention_forward(a->att, a->lse, a->qn, a->kn, a->v, NULL, B, T, H, dh);
+}
+
 static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block_acts *a, float *x,
-                               const float *c, const uint8_t *mask, int B, int T, int save) {
+                               const float *c, const uint8_t *mask, const kv_attention *ka, int B, int T,
+                               int save);
+
+size_t mv_block_kv_scratch_floats(const mv_block *blk, size_t tokens, int T, int S) {
+    return acts_carve(NULL, blk, tokens, NULL) + round16((size_t)T * S);
+}
+
+void mv_block_forward_kv(const mv_block *blk, const mv_params *p, float *scratch, float *x, const float *cu,
+                         const int *uidx, int U, const mv_block_kv *kv, int B, int T) {
+    MV_ASSERT(scratch && kv && uidx && blk->adaln && U >= 1 && U <= B * T);
+    mv_block_acts tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.max_tokens = (size_t)B * T;
+    size_t off = acts_carve(&tmp, blk, tmp.max_tokens, scratch);
+    tmp.uidx = uidx;
+    tmp.U = U;
+    kv_attention ka = {kv, scratch + off};
+    block_forward_acts(blk, p, &tmp, x, cu, NULL, &ka, B, T, 0);
+}
+
+/* save = 0 (inference): skip the copies only backward needs (x_in, x_mid). ka: NULL, or attention over
+ * context keys/values (mv_block_forward_kv; mask unused then). */
+static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block_acts *a, float *x,
+                               const float *c, const uint8_t *mask, const kv_attention *ka, int B, int T,
+                               int save) {
     int D = blk->D, H = blk->heads, dh = D / H, N = B * T;
     size_t ND = (size_t)N * D;
     MV_ASSERT((size_t)N <= a->max_tokens);
@@ -512,7 +577,8 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
     }
     rmsnorm_forward(a->qn, a->q_rstd, a->q, mv_params_data(p, blk->qnorm_w), N * H, dh, QK_EPS);
     rmsnorm_forward(a->kn, a->k_rstd, a->k, mv_params_data(p, blk->knorm_w), N * H, dh, QK_EPS);
-    attention_forward(a->att, a->lse, a->qn, a->kn, a->v, mask, B, T, H, dh);
+    if (ka) kv_attend(a, ka, B, T, H, dh);
+    else attention_forward(a->att, a->lse, a->qn, a->kn, a->v, mask, B, T, H, dh);
     if (direct) {
         mv_bf16_round_n(a->attb, a->att, ND);
         lin_fwd_bf16(a->att_proj, a->attb, a->wb + 3 * D2, mv_params_data(p, blk->proj_b), N, D, D);
@@ -558,7 +624,7 @@ void mv_block_forward_rows(const mv_block *blk, const mv_params *p, mv_block_act
         acts->uidx = uidx;
         acts->U = U;
         if (uidx) mv_rows_index(acts->row_start, acts->row_tok, uidx, U, B * T);
-        block_forward_acts(blk, p, acts, x, cu, mask, B, T, 1);
+        block_forward_acts(blk, p, acts, x, cu, mask, NULL, B, T, 1);
         return;
     }
     MV_ASSERT(scratch);
@@ -568,7 +634,7 @@ void mv_block_forward_rows(const mv_block *blk, const mv_params *p, mv_block_act
     acts_carve(&tmp, blk, tmp.max_tokens, scratch);
     tmp.uidx = uidx;
     tmp.U = U;
-    block_forward_acts(blk, p, &tmp, x, cu, mask, B, T, 0);
+    block_forward_acts(blk, p, &tmp, x, cu, mask, NULL, B, T, 0);
 }
 
 /* ---- backward ---- */

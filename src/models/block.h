@@ -77,4 +77,18 @@ void mv_mod_rows_backward(float *dx, float *dshift, float *dscale, const float *
 void mv_rows_index(int *row_start, int *row_tok, const int *uidx, int U, int N);
 /* Added: the block's vectorised GELU-tanh (same maths as nn.h gelu_forward), exposed for tests. */
 void mv_block_gelu_forward(float *out, const float *inp, size_t n);
+/* Inference with context keys/values (the DiT's cached sampling path). The T processed tokens of each
+ * sample attend to Tc context keys/values (computed earlier by the same function with k_out/v_out)
+ * plus their own, unmasked. */
+typedef struct {
+    const float *k, *v;   /* [B, Tc, D] normalised keys and values of the context (unused when Tc = 0) */
+    int Tc;               /* context tokens per sample (0: the tokens attend only to each other) */
+    float *k_out, *v_out; /* [B, T, D] or NULL: receive this block's normalised keys and values */
+} mv_block_kv;
+/* Scratch floats of mv_block_forward_kv for tokens = B*T processed tokens, S = Tc + T keys per sample. */
+size_t mv_block_kv_scratch_floats(const mv_block *blk, size_t tokens, int T, int S);
+/* x: [B, T, D] updated in place; cu [U, D], uidx [B*T] the condition rows (adaln blocks only). The
+ * training forward's code (as mv_block_forward_rows without acts) with the attention over kv. */
+void mv_block_forward_kv(const mv_block *blk, const mv_params *p, float *scratch, float *x, const float *cu,
+                         const int *uidx, int U, const mv_block_kv *kv, int B, int T);
 #endif

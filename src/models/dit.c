@@ -195,6 +195,9 @@ mv_status mv_dit_acts_alloc(mv_dit_acts *a, const mv_dit *m, int max_batch, int 
     if (!(a->t = mv_alloc(N * sizeof(float))) || !(a->ut = mv_alloc(N * sizeof(float)))) goto nomem;
     if (!(a->keep = mv_alloc(max_batch))) goto nomem;
     if (m->context_cache && !(a->mask = mv_alloc(N * max_seq))) goto nomem;
+    if (m->kind == MV_DIT_FRAMEPACK &&
+        (!(a->fp_out = mv_alloc(N * m->C * sizeof(float))) || !(a->fp_ctx = mv_alloc(N))))
+        goto nomem;
     if (!(a->blocks = calloc(m->depth, sizeof *a->blocks))) goto nomem;
     a->depth = m->depth;
     for (int i = 0; i < m->depth; i++)
@@ -207,12 +210,14 @@ nomem:
 
 void mv_dit_acts_free(mv_dit_acts *a) {
     float *f[] = {a->x, a->c, a->te_in, a->te1, a->te1s, a->sc, a->fm, a->lnf, a->lnf_mean,
-                  a->lnf_rstd, a->modf, a->xin, a->dx, a->dc, a->dtmp, a->dtmp2, a->scratch, a->t, a->ut};
+                  a->lnf_rstd, a->modf, a->xin, a->dx, a->dc, a->dtmp, a->dtmp2, a->scratch, a->t, a->ut,
+                  a->fp_out};
     for (size_t i = 0; i < MV_ARRAY_LEN(f); i++) mv_free(f[i]);
     int *g[] = {a->frame, a->level, a->row, a->col, a->action, a->uidx, a->ulevel, a->uaction};
     for (size_t i = 0; i < MV_ARRAY_LEN(g); i++) mv_free(g[i]);
     mv_free(a->keep);
     mv_free(a->mask);
+    mv_free(a->fp_ctx);
     if (a->blocks) {
         for (int i = 0; i < a->depth; i++) mv_block_acts_free(&a->blocks[i]);
         free(a->blocks);
@@ -240,12 +245,10 @@ static mv_status check_tokens(const mv_dit *m, const mv_dit_tokens *tk, size_t m
     return MV_OK;
 }
 
-/* c[n] = TimeEmb(t[n]) + level_emb[level[n]] + (keep ? action_emb[action[n]] : 0), for n tokens
- * (keep_tok NULL = all kept).
- * te_in [n,256], te1 [n,D], te1s [n,D] are saved for backward (may be scratch at inference). */
+/* c[n] = TimeEmb(t[n]) + level_emb[level[n]] + (action[n] >= 0 ? action_emb[action[n]] : 0), for n
+ * condition rows. te_in [n,256], te1 [n,D], te1s [n,D] are saved for backward (scratch at inference). */
 static void cond_forward(const mv_dit *m, float *c, float *te_in, float *te1, float *te1s,
-                         const float *t, const int *level, const int *action, const uint8_t *keep_tok,
-                         int n) {
+                         const float *t, const int *level, const int *action, int n) {
     const mv_params *p = &m->params;
     int D = m->D;
     timestep_embedding(te_in, t, n);
@@ -258,7 +261,7 @@ static void cond_forward(const mv_dit *m, float *c, float *te_in, float *te1, fl
         float *ci = c + (size_t)i * D;
         const float *le = lev + (size_t)level[i] * D;
         for (int d = 0; d < D; d++) ci[d] += le[d];
-        if ((!keep_tok || keep_tok[i]) && action[i] >= 0) {
+        if (action[i] >= 0) {
             const float *ae = act + (size_t)action[i] * D;
             for (int d = 0; d < D; d++) ci[d] += ae[d];
         }
@@ -298,20 +301,22 @@ static void final_forward(const mv_dit *m, float *out, float *sc, float *fm, flo
 
 /* ------------------------------------------------------------------ training forward / backward */
 
-/* The distinct conditions (t bits, level, action or -1 when dropped) of the N tokens into a->ut,
- * a->ulevel, a->uaction (first-seen order) and the token -> row map a->uidx; returns U. c depends on
- * nothing else, so computing it (and every adaLN Linear) per row is exact. */
-static int cond_unique(mv_dit_acts *a, int N, int T) {
+/* The distinct conditions of n tokens: (t bits, level, action; action -1 when absent or dropped, i.e.
+ * keep[token / T] == 0; keep NULL = all kept) into rows ut, ulevel, uaction [U] in first-seen order, and
+ * the token -> row map uidx [n]; returns U. c depends on nothing else, so computing it (and every adaLN
+ * Linear) once per row is exact; t is compared by its bits (equal bits, equal rows). */
+static int cond_unique(float *ut, int *ulevel, int *uaction, int *uidx, const float *t, const int *level,
+                       const int *action, const uint8_t *keep, int T, int n) {
     int U = 0, last = 0;
-    for (int n = 0; n < N; n++) {
-        float t = a->t[n];
-        int l = a->level[n], ac = a->keep[n / T] && a->action[n] >= 0 ? a->action[n] : -1;
+    for (int i = 0; i < n; i++) {
+        float ti = t[i];
+        int l = level[i], ac = (!keep || keep[i / T]) && action[i] >= 0 ? action[i] : -1;
         int u = last; /* neighbours usually share the row: try the last one first */
-        if (!(u < U && !memcmp(&a->ut[u], &t, sizeof t) && a->ulevel[u] == l && a->uaction[u] == ac))
+        if (!(u < U && !memcmp(&ut[u], &ti, sizeof ti) && ulevel[u] == l && uaction[u] == ac))
             for (u = 0; u < U; u++)
-                if (!memcmp(&a->ut[u], &t, sizeof t) && a->ulevel[u] == l && a->uaction[u] == ac) break;
-        if (u == U) a->ut[U] = t, a->ulevel[U] = l, a->uaction[U] = ac, U++;
-        a->uidx[n] = last = u;
+                if (!memcmp(&ut[u], &ti, sizeof ti) && ulevel[u] == l && uaction[u] == ac) break;
+        if (u == U) ut[U] = ti, ulevel[U] = l, uaction[U] = ac, U++;
+        uidx[i] = last = u;
     }
     return U;
 }
@@ -323,8 +328,8 @@ static void core_forward(const mv_dit *m, mv_dit_acts *a, float *out, int B, int
     int N = B * T, D = m->D;
     frames_relative(a->frame, a->frame, B, T);
     add_pos(a->x, a->dtmp, a->frame, a->row, a->col, N, D);
-    int U = a->U = cond_unique(a, N, T);
-    cond_forward(m, a->c, a->te_in, a->te1, a->te1s, a->ut, a->ulevel, a->uaction, NULL, U);
+    int U = a->U = cond_unique(a->ut, a->ulevel, a->uaction, a->uidx, a->t, a->level, a->action, a->keep, T, N);
+    cond_forward(m, a->c, a->te_in, a->te1, a->te1s, a->ut, a->ulevel, a->uaction, U);
     const uint8_t *mask = a->use_mask ? a->mask : NULL;
     for (int i = 0; i < m->depth; i++)
         mv_block_forward_rows(&m->blocks[i], &m->params, &a->blocks[i], a->scratch, a->x, a->c, a->uidx, U,
@@ -332,10 +337,11 @@ static void core_forward(const mv_dit *m, mv_dit_acts *a, float *out, int B, int
     final_forward(m, out, a->sc, a->fm, a->lnf, a->lnf_mean, a->lnf_rstd, a->modf, a->x, a->c, a->uidx, U, N);
 }
 
-static void build_mask(mv_dit_acts *a, const uint8_t *ctx, int B, int T) {
+/* mask [B, T, T]: context tokens (ctx [B, T]) attend only to context tokens, the others to all. */
+static void build_mask(uint8_t *mask, const uint8_t *ctx, int B, int T) {
     for (int b = 0; b < B; b++)
         for (int i = 0; i < T; i++) {
-            uint8_t *row = a->mask + ((size_t)b * T + i) * T;
+            uint8_t *row = mask + ((size_t)b * T + i) * T;
             const uint8_t *cb = ctx + (size_t)b * T;
             for (int j = 0; j < T; j++) row[j] = (uint8_t)(!cb[i] || cb[j]);
         }
@@ -399,7 +405,7 @@ static mv_status load_tokens(const mv_dit *m, mv_dit_acts *a, const mv_dit_token
     }
     for (int b = 0; b < tk->B; b++) a->keep[b] = tk->keep_cond ? tk->keep_cond[b] : 1;
     a->use_mask = m->context_cache && tk->context;
-    if (a->use_mask) build_mask(a, tk->context, tk->B, tk->T);
+    if (a->use_mask) build_mask(a->mask, tk->context, tk->B, tk->T);
     return MV_OK;
 }
 
@@ -497,9 +503,10 @@ static void fp_embed(const mv_dit *m, const fp_runs *r, float *e, float *tmp, co
     }
 }
 
-/* Per-token metadata of B FramePack samples into the given arrays. */
+/* Per-token metadata of B FramePack samples into the given arrays. t and action hold the value of
+ * frame f of sample b at [(b F + f) stride] (stride 1: one per frame; T0: one per level-0 token). */
 static void fp_meta(const mv_dit *m, int *frame, int *level, int *row, int *col, float *tt, int *act,
-                    uint8_t *ctx, const float *t, const int *action, int B) {
+                    uint8_t *ctx, const float *t, const int *action, int stride, int B) {
     int T = m->fp_tokens, Tden = m->fp_denoise * m->grid0 * m->grid0;
     mv_dit_fp_layout(m, frame, level, row, col);
     for (int b = 0; b < B; b++)
@@ -511,8 +518,9 @@ static void fp_meta(const mv_dit *m, int *frame, int *level, int *row, int *col,
                 row[o] = row[n];
                 col[o] = col[n];
             }
-            tt[o] = t[(size_t)b * m->fp_frames + frame[n]];
-            act[o] = action[(size_t)b * m->fp_frames + frame[n]];
+            size_t f = ((size_t)b * m->fp_frames + frame[n]) * stride;
+            tt[o] = t[f];
+            act[o] = action[f];
             if (ctx) ctx[o] = (uint8_t)(n < T - Tden);
         }
 }
@@ -532,31 +540,26 @@ mv_status mv_dit_fp_forward(const mv_dit *m, mv_dit_acts *a, float *v, const flo
     int T = m->fp_tokens, N = B * T;
     if ((size_t)N > a->max_tokens || T > a->max_seq)
         return mv_fail(MV_ERR_SHAPE, "dit: batch %d of %d tokens exceeds the sized activations", B, T);
-    uint8_t *ctx = m->context_cache ? malloc(N) : NULL;
-    if (m->context_cache && !ctx) return mv_fail(MV_ERR_NOMEM, "dit: out of memory");
-    fp_meta(m, a->frame, a->level, a->row, a->col, a->t, a->action, ctx, t, action, B);
+    uint8_t *ctx = m->context_cache ? a->fp_ctx : NULL;
+    fp_meta(m, a->frame, a->level, a->row, a->col, a->t, a->action, ctx, t, action, 1, B);
     mv_dit_tokens tk = {B, T, a->frame, a->level, a->row, a->col, a->t, a->action, NULL, ctx};
-    mv_status s = load_tokens(m, a, &tk);
-    free(ctx);
-    if (s) return s;
+    MV_TRY(load_tokens(m, a, &tk));
     fp_runs r;
     fp_runs_make(m, &r, B);
     fp_gather(m, &r, a->xin, x, B);
     fp_embed(m, &r, a->x, a->dtmp, a->xin, B);
-    float *out = a->dtmp2 + (size_t)N; /* [N, C] fits in the [N, 2D] buffer after the keep bytes */
-    core_forward(m, a, out, B, T);
-    fp_copy_denoised(m, v, out, B);
+    core_forward(m, a, a->fp_out, B, T);
+    fp_copy_denoised(m, v, a->fp_out, B);
     return MV_OK;
 }
 
 void mv_dit_fp_backward(mv_dit *m, mv_dit_acts *a, const float *dv) {
     int B = a->B, T = m->fp_tokens, N = B * T, C = m->C, D = m->D, Tden = m->fp_denoise * m->grid0 * m->grid0;
-    float *dout = calloc((size_t)N * C, sizeof(float));
-    MV_ASSERT(dout);
+    float *dout = a->fp_out; /* the gradient of every token's output: 0 but for the denoised frames */
+    memset(dout, 0, (size_t)N * C * sizeof(float));
     for (int b = 0; b < B; b++)
         memcpy(dout + ((size_t)b * T + T - Tden) * C, dv + (size_t)b * Tden * C, (size_t)Tden * C * sizeof(float));
     core_backward(m, a, dout);
-    free(dout);
     fp_runs r;
     fp_runs_make(m, &r, B);
     for (int l = 0; l < m->levels; l++) {
@@ -569,350 +572,272 @@ void mv_dit_fp_backward(mv_dit *m, mv_dit_acts *a, const float *dv) {
     }
 }
 
-/* ------------------------------------------------------------------ cached sampling path */
+/* ------------------------------------------------------------------ inference */
 
-/* Attention of Tq queries over Tc cached keys then the Tq own keys (all allowed), through GEMMs: the
- * scores of the two key sets go side by side into sc [Tq, Tc + Tq] (no copy of the cache), one softmax,
- * then out = P[:, :Tc] vc + P[:, Tc:] v. out, q, k, v: [B, Tq, D]; kc, vc: [B, Tc, D]; head-major. */
-static void attend_cached(float *out, const float *q, const float *k, const float *v, const float *kc,
-                          const float *vc, float *sc, int B, int Tq, int Tc, int H, int dh) {
-    int D = H * dh, S = Tc + Tq;
-    float scale = 1.0f / sqrtf((float)dh);
-    for (int b = 0; b < B; b++) {
-        const float *kcb = kc + (size_t)b * Tc * D, *vcb = vc + (size_t)b * Tc * D;
-        const float *kb = k + (size_t)b * Tq * D, *vb = v + (size_t)b * Tq * D;
-        for (int h = 0; h < H; h++) {
-            const float *qh = q + (size_t)b * Tq * D + h * dh;
-            float *oh = out + (size_t)b * Tq * D + h * dh;
-            if (Tc) mv_sgemm(0, 1, Tq, Tc, dh, scale, qh, D, kcb + h * dh, D, 0.0f, sc, S);
-            mv_sgemm(0, 1, Tq, Tq, dh, scale, qh, D, kb + h * dh, D, 0.0f, sc + Tc, S);
-            softmax_rows(sc, Tq, S, S);
-            if (Tc) mv_sgemm(0, 0, Tq, dh, Tc, 1.0f, sc, S, vcb + h * dh, D, 0.0f, oh, D);
-            mv_sgemm(0, 0, Tq, dh, Tq, 1.0f, sc + Tc, S, vb + h * dh, D, Tc ? 1.0f : 0.0f, oh, D);
-        }
+/* The size table of the inference workspace: type, name, element count. Every buffer of mv_dit_infer
+ * is one row (see mv_dit_workspace for shapes); N tokens, T per sample, Kx floats of a context input
+ * vector, S keys per sample for the cached attention (0 without a cache). */
+#define WS_BUFFERS(X)                                  \
+    X(float, pin, fp ? fp_xin_floats(m, B) : N * C)    \
+    X(float, emb, fp ? N * D : 0)                      \
+    X(float, h, N * D)                                 \
+    X(float, pos, N * D)                               \
+    X(float, cu, N * D)                                \
+    X(float, te_in, N * TEMB_DIM)                      \
+    X(float, te1, N * D)                               \
+    X(float, te1s, N * D)                              \
+    X(float, fsc, N * D)                               \
+    X(float, fm, N * 2 * D)                            \
+    X(float, lnf, N * D)                               \
+    X(float, lmean, N)                                 \
+    X(float, lrstd, N)                                 \
+    X(float, modf, N * D)                              \
+    X(float, out, N * C)                               \
+    X(float, block, mv_block_kv_scratch_floats(&m->blocks[0], N, T, S)) \
+    X(float, kv, (size_t)cached * 2 * m->depth * N * D) \
+    X(float, sigx, cached ? (cached + 1) * N * Kx : 0) \
+    X(int, sigm, cached ? (cached + 1) * N * 6 : 0)    \
+    X(float, ut, N)                                    \
+    X(int, ulevel, N)                                  \
+    X(int, uaction, N)                                 \
+    X(int, uidx, N)                                    \
+    X(int, frame, fp ? N : 0)                          \
+    X(int, level, fp ? N : 0)                          \
+    X(int, row, fp ? N : 0)                            \
+    X(int, col, fp ? N : 0)                            \
+    X(int, action, fp ? N : 0)                         \
+    X(float, t, fp ? N : 0)                            \
+    X(uint8_t, ctx, fp ? N : 0)                        \
+    X(int, rel, N)                                     \
+    X(int, gframe, N)                                  \
+    X(int, grow, N)                                    \
+    X(int, gcol, N)                                    \
+    X(int, glevel, N)                                  \
+    X(int, gaction, N)                                 \
+    X(float, gt, N)                                    \
+    X(int, sel_ctx, N)                                 \
+    X(int, sel_den, N)                                 \
+    X(uint8_t, mask, masked ? N * T : 0)
+
+/* Points the buffers into base (or only counts when base is NULL); returns the bytes used, every
+ * buffer 64-byte aligned. */
+static size_t ws_carve(mv_dit_workspace *w, const mv_dit *m, char *base) {
+    int fp = m->kind == MV_DIT_FRAMEPACK, B = w->max_batch, T = w->max_seq;
+    size_t N = (size_t)B * T, C = m->C, D = m->D, Kx = fp ? D : C, off = 0;
+    int cached = m->context_cache ? w->caches : 0, masked = m->context_cache && !w->caches;
+    int S = cached ? T : 0;
+#define WS_CARVE(type, name, count)                                   \
+    w->name = base ? (type *)(base + off) : NULL;                     \
+    off += ((size_t)(count) * sizeof(type) + 63) & ~(size_t)63;
+    WS_BUFFERS(WS_CARVE)
+#undef WS_CARVE
+    return off;
+}
+
+mv_status mv_dit_workspace_create(mv_dit_workspace *w, const mv_dit *m, int max_batch, int max_seq, int caches) {
+    memset(w, 0, sizeof *w);
+    if (m->kind == MV_DIT_FRAMEPACK) max_seq = m->fp_tokens;
+    if (max_batch < 1 || max_seq < 1 || caches < 0 || caches > MV_DIT_MAX_CACHES)
+        return mv_fail(MV_ERR_ARG, "dit: workspace for %d x %d tokens with %d caches (at most %d)", max_batch,
+                       max_seq, caches, MV_DIT_MAX_CACHES);
+    w->model = m;
+    w->max_batch = max_batch;
+    w->max_seq = max_seq;
+    w->caches = m->context_cache ? caches : 0;
+    w->bytes = ws_carve(w, m, NULL);
+    w->buf = mv_alloc(w->bytes);
+    if (!w->buf) {
+        size_t bytes = w->bytes;
+        memset(w, 0, sizeof *w);
+        return mv_fail(MV_ERR_NOMEM, "dit: out of memory for the inference workspace (%.1f MB for %d x %d tokens)",
+                       bytes / 1e6, max_batch, max_seq);
     }
+    ws_carve(w, m, w->buf);
+    return MV_OK;
 }
 
-/* Linear(SiLU(cu)) for the U distinct conditions, expanded to one row per token: out [n, O]. */
-static void ada_expand(float *out, float *tmp_sc, float *tmp_u, const float *cu, const int *uidx, int U, int n,
-                       const float *w, const float *b, int D, int O) {
-    silu_forward(tmp_sc, cu, (size_t)U * D);
-    linear_forward(tmp_u, tmp_sc, w, b, U, D, O);
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) memcpy(out + (size_t)i * O, tmp_u + (size_t)uidx[i] * O, (size_t)O * sizeof(float));
+void mv_dit_workspace_free(mv_dit_workspace *w) {
+    mv_free(w->buf);
+    memset(w, 0, sizeof *w);
 }
 
-/* block_infer scratch for n = B*Tq query tokens attending over at most S keys per sample. */
-static size_t infer_work_floats(int D, size_t n, size_t Tq, size_t S) {
-    return n * (size_t)(24 * D + 4) + MV_MAX(Tq * S, n * 64 /* lse */);
+void mv_dit_workspace_reset(mv_dit_workspace *w) {
+    for (int s = 0; s < MV_DIT_MAX_CACHES; s++) w->slot_used[s] = 0;
 }
 
-/* One adaLN-Zero block (§0) for inference on Tq tokens per sample that attend to Tc cached
- * context keys/values plus themselves. x [B, Tq, D] updated in place;
- * kout/vout [B, Tq, D] receive this block's normalised keys and values (may be NULL).
- * Conditions: cu [U, D] distinct rows, uidx [B*Tq] the row of every token. */
-static void block_infer(const mv_dit *m, int bi, float *x, const float *cu, const int *uidx, int U,
-                        const float *kc, const float *vc, float *kout, float *vout, float *work, int B, int Tq,
-                        int Tc) {
-    const mv_block *blk = &m->blocks[bi];
-    const mv_params *p = &m->params;
-    int D = m->D, H = m->heads, dh = D / H;
-    size_t n = (size_t)B * Tq, nD = n * D;
-    float *sc = work, *ada = sc + nD, *ln = ada + 6 * nD, *mod = ln + nD, *qkv = mod + nD, *q = qkv + 3 * nD,
-          *k = q + nD, *v = k + nD, *att = v + nD, *h = att + nD /* 4nD */, *mean = h + 4 * nD,
-          *rstd = mean + n, *rr = rstd + n /* [n*H] */, *scores = h + 4 * nD + 2 * n + 4 * nD /* past rr */;
-    float *qn = ln, *kn = mod, *proj = sc, *hg = qkv; /* reuse dead buffers; qkv+3nD .. covered */
-    ada_expand(ada, sc, qkv /* 6 nD: qkv, q, k, v, dead until below */, cu, uidx, U, (int)n,
-               mv_params_data(p, blk->ada_w), mv_params_data(p, blk->ada_b), D, 6 * D);
-    layernorm_forward(ln, mean, rstd, x, NULL, NULL, (int)n, D, LN_EPS);
-    modulate_forward(mod, ln, ada, ada + D, 6 * D, (int)n, D);
-    const float *wqkv = mv_params_data(p, blk->qkv_w), *bqkv = mv_params_data(p, blk->qkv_b);
-    float *qkv_out[3] = {q, k, v};
-    for (int j = 0; j < 3; j++) /* the q, k, v thirds of attn.qkv as three GEMMs */
-        linear_forward(qkv_out[j], mod, wqkv + (size_t)j * D * D, bqkv + (size_t)j * D, (int)n, D, D);
-    rmsnorm_forward(qn, rr, q, mv_params_data(p, blk->qnorm_w), (int)(n * H), dh, RMS_EPS);
-    rmsnorm_forward(kn, rr, k, mv_params_data(p, blk->knorm_w), (int)(n * H), dh, RMS_EPS);
-    if (kout) memcpy(kout, kn, nD * sizeof(float));
-    if (vout) memcpy(vout, v, nD * sizeof(float));
-    if (Tc) attend_cached(att, qn, kn, v, kc, vc, scores, B, Tq, Tc, H, dh);
-    else attention_forward(att, scores /* lse [B, H, Tq] */, qn, kn, v, NULL, B, Tq, H, dh);
-    linear_forward(proj, att, mv_params_data(p, blk->proj_w), mv_params_data(p, blk->proj_b), (int)n, D, D);
-    gate_residual_forward(x, ada + 2 * D, proj, 6 * D, (int)n, D);
-    layernorm_forward(ln, mean, rstd, x, NULL, NULL, (int)n, D, LN_EPS);
-    modulate_forward(mod, ln, ada + 3 * D, ada + 4 * D, 6 * D, (int)n, D);
-    linear_forward(h, mod, mv_params_data(p, blk->fc1_w), mv_params_data(p, blk->fc1_b), (int)n, D, 4 * D);
-    mv_block_gelu_forward(hg, h, 4 * nD); /* hg spans qkv, q (4 nD), dead by now */
-    linear_forward(att, hg, mv_params_data(p, blk->fc2_w), mv_params_data(p, blk->fc2_b), (int)n, 4 * D, D);
-    gate_residual_forward(x, ada + 5 * D, att, 6 * D, (int)n, D);
+/* FramePack: the model's tokens for B samples given as level-0 tokens (see mv_dit_infer) into the
+ * workspace's token arrays; tk receives them. The patch embeddings of every token go to w->emb. */
+static mv_status fp_load(const mv_dit *m, mv_dit_workspace *w, mv_dit_tokens *tk, const float *x,
+                         const mv_dit_tokens *in) {
+    int B = in->B, F = m->fp_frames, T0 = m->grid0 * m->grid0;
+    if (B < 1 || B > w->max_batch || in->T != F * T0)
+        return mv_fail(MV_ERR_SHAPE, "dit: FramePack takes %d level-0 tokens (%d frames) per sample for up to %d "
+                                     "samples, got %d x %d", F * T0, F, w->max_batch, B, in->T);
+    if (!in->t || !in->action) return mv_fail(MV_ERR_ARG, "dit: FramePack needs t and action per token");
+    for (int f = 0; f < B * F; f++)
+        for (int i = 1; i < T0; i++) {
+            size_t a = (size_t)f * T0, b = a + i;
+            if (memcmp(&in->t[a], &in->t[b], sizeof(float)) || in->action[a] != in->action[b])
+                return mv_fail(MV_ERR_ARG, "dit: FramePack needs one t and action per frame (frame %d)", f % F);
+        }
+    fp_meta(m, w->frame, w->level, w->row, w->col, w->t, w->action, w->ctx, in->t, in->action, T0, B);
+    *tk = (mv_dit_tokens){B, m->fp_tokens, w->frame, w->level, w->row, w->col, w->t, w->action, NULL,
+                          m->context_cache ? w->ctx : NULL};
+    MV_TRY(check_tokens(m, tk, (size_t)w->max_batch * w->max_seq, w->max_seq));
+    fp_runs r;
+    fp_runs_make(m, &r, B);
+    fp_gather(m, &r, w->pin, x, B);
+    fp_embed(m, &r, w->emb, w->h /* free until the tokens are embedded */, w->pin, B);
+    return MV_OK;
 }
 
-/* Embeds the selected tokens (idx [B, Tsel] into each sample's T tokens): e [B*Tsel, D] (patchify +
- * position) and the conditions. c depends only on (t, level, action if kept), so it is computed once per
- * distinct condition: cu [U, D] and uidx [B*Tsel] (row of cu of every token); returns U.
- * e_all [B*T, D]: patch embeddings of all tokens (FramePack) or NULL (universal: from x [B, T, C]). */
-static int embed_subset(const mv_dit *m, float *e, float *cu, int *uidx, float *work, const int *idx, int Tsel,
-                        const float *x, const float *e_all, const mv_dit_tokens *tk) {
-    int B = tk->B, T = tk->T, D = m->D, n = B * Tsel, U = 0;
-    int *ib = malloc((size_t)n * 6 * sizeof(int));
-    float *tt = malloc((size_t)n * sizeof(float));
-    uint8_t *keep = malloc((size_t)n);
-    int *rel = malloc((size_t)B * T * sizeof(int));
-    MV_ASSERT(ib && tt && keep && rel);
-    int *fr = ib, *lv = ib + n, *rw = ib + 2 * n, *cl = ib + 3 * n, *ac = ib + 4 * n, *ul = ib + 5 * n;
-    frames_relative(rel, tk->frame, B, T);
-    float *xs = work; /* [n, C] */
+/* Embeds the tokens sel [B, Tsel] (indices into each sample's T tokens): w->h [n, D] = patchify +
+ * position, the distinct conditions w->cu [U, D] and the row map w->uidx [n]; returns U. */
+static int embed_tokens(const mv_dit *m, mv_dit_workspace *w, const mv_dit_tokens *tk, const float *x,
+                        const int *sel, int Tsel) {
+    int B = tk->B, T = tk->T, C = m->C, D = m->D, n = B * Tsel, fp = m->kind == MV_DIT_FRAMEPACK;
     for (int b = 0; b < B; b++)
         for (int s = 0; s < Tsel; s++) {
             int o = b * Tsel + s;
-            size_t src = (size_t)b * T + idx[o];
-            fr[o] = rel[src];
-            rw[o] = tk->row[src];
-            cl[o] = tk->col[src];
-            if (e_all) memcpy(e + (size_t)o * D, e_all + src * D, D * sizeof(float));
-            else memcpy(xs + (size_t)o * m->C, x + src * m->C, m->C * sizeof(float));
-            /* distinct conditions: (t, level, action or -1 when dropped) */
-            float t = tk->t[src];
-            int l = tk->level[src], a = (tk->keep_cond && !tk->keep_cond[b]) ? -1 : tk->action[src];
-            int u = 0;
-            while (u < U && !(tt[u] == t && ul[u] == l && ac[u] == a)) u++;
-            if (u == U) tt[U] = t, ul[U] = l, ac[U] = a, keep[U] = 1, U++;
-            uidx[o] = u;
+            size_t src = (size_t)b * T + sel[o];
+            w->gframe[o] = w->rel[src], w->grow[o] = tk->row[src], w->gcol[o] = tk->col[src];
+            w->gt[o] = tk->t[src], w->glevel[o] = tk->level[src], w->gaction[o] = tk->action[src];
+            if (fp) memcpy(w->h + (size_t)o * D, w->emb + src * D, D * sizeof(float));
+            else memcpy(w->pin + (size_t)o * C, x + src * C, C * sizeof(float));
         }
-    (void)lv;
-    if (!e_all)
-        linear_forward(e, xs, mv_params_data(&m->params, m->patch_w[0]), mv_params_data(&m->params, m->patch_b[0]),
-                       n, m->C, D);
-    float *te_in = work, *te1 = te_in + (size_t)n * TEMB_DIM, *te1s = te1 + (size_t)n * D;
-    add_pos(e, te_in, fr, rw, cl, n, D);
-    cond_forward(m, cu, te_in, te1, te1s, tt, ul, ac, keep, U);
-    free(ib);
-    free(tt);
-    free(keep);
-    free(rel);
+    if (!fp)
+        linear_forward(w->h, w->pin, mv_params_data(&m->params, m->patch_w[0]),
+                       mv_params_data(&m->params, m->patch_b[0]), n, C, D);
+    add_pos(w->h, w->pos, w->gframe, w->grow, w->gcol, n, D);
+    int U = cond_unique(w->ut, w->ulevel, w->uaction, w->uidx, w->gt, w->glevel, w->gaction, tk->keep_cond, Tsel, n);
+    cond_forward(m, w->cu, w->te_in, w->te1, w->te1s, w->ut, w->ulevel, w->uaction, U);
     return U;
 }
 
-/* Final layer for inference: out [n, C] from features x [n, D] and the distinct conditions. */
-static void final_infer(const mv_dit *m, float *out, float *work, const float *x, const float *cu, const int *uidx,
-                        int U, int n) {
-    const mv_params *p = &m->params;
-    size_t nD = (size_t)n * m->D;
-    float *fm = work, *sc = fm + 2 * nD, *fu = sc + nD, *lnf = fu + 2 * nD, *modf = lnf + nD, *mean = modf + nD,
-          *rstd = mean + n;
-    ada_expand(fm, sc, fu, cu, uidx, U, n, mv_params_data(p, m->final_ada_w), mv_params_data(p, m->final_ada_b),
-               m->D, 2 * m->D);
-    layernorm_forward(lnf, mean, rstd, x, NULL, NULL, n, m->D, LN_EPS);
-    modulate_forward(modf, lnf, fm, fm + m->D, 2 * m->D, n, m->D);
-    linear_forward(out, modf, mv_params_data(p, m->final_w), mv_params_data(p, m->final_b), n, m->D, m->C);
+/* Row of v of token i of a sample: universal i; FramePack the denoised tokens' level-0 rows, -1 for
+ * the others (no output). */
+static int out_row(const mv_dit *m, int i) {
+    if (m->kind != MV_DIT_FRAMEPACK) return i;
+    int T0 = m->grid0 * m->grid0, first = m->fp_tokens - m->fp_denoise * T0;
+    return i < first ? -1 : (m->fp_frames - m->fp_denoise) * T0 + i - first;
 }
 
-void mv_dit_cache_free(mv_dit_cache *cache) {
-    free(cache->uidx);
-    free(cache->ctx_idx);
-    free(cache->den_idx);
-    mv_free(cache->k);
-    mv_free(cache->v);
-    mv_free(cache->work);
-    memset(cache, 0, sizeof *cache);
+/* Runs the tokens sel [B, Tsel] of every sample through the blocks and, if v, the final layer, whose
+ * output rows go to v [B, Tv, C] (Tv = the caller's tokens per sample). Attention: with kv (the base of
+ * a cache) over the cache's Tc context keys/values plus the tokens' own (Tc = 0: the tokens' own,
+ * whose keys/values are stored into the cache); without, the training block with `mask`. */
+static void run_tokens(const mv_dit *m, mv_dit_workspace *w, float *v, int Tv, const float *x,
+                       const mv_dit_tokens *tk, const int *sel, int Tsel, const uint8_t *mask, float *kv, int Tc) {
+    int B = tk->B, D = m->D, C = m->C, n = B * Tsel;
+    int U = embed_tokens(m, w, tk, x, sel, Tsel);
+    size_t per = (size_t)B * (Tc ? Tc : Tsel) * D, vals = (size_t)m->depth * w->max_batch * w->max_seq * D;
+    for (int i = 0; i < m->depth; i++) {
+        const mv_block *blk = &m->blocks[i];
+        if (!kv) {
+            mv_block_forward_rows(blk, &m->params, NULL, w->block, w->h, w->cu, w->uidx, U, mask, B, Tsel);
+            continue;
+        }
+        float *k = kv + i * per, *vv = kv + vals + i * per;
+        mv_block_kv c = {k, vv, Tc, Tc ? NULL : k, Tc ? NULL : vv};
+        mv_block_forward_kv(blk, &m->params, w->block, w->h, w->cu, w->uidx, U, &c, B, Tsel);
+    }
+    if (!v) return;
+    final_forward(m, w->out, w->fsc, w->fm, w->lnf, w->lmean, w->lrstd, w->modf, w->h, w->cu, w->uidx, U, n);
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < Tsel; s++) {
+            int r = out_row(m, sel[b * Tsel + s]);
+            if (r >= 0)
+                memcpy(v + ((size_t)b * Tv + r) * C, w->out + ((size_t)b * Tsel + s) * C, C * sizeof(float));
+        }
 }
 
-/* Splits each sample's tokens into context / other index lists (equal counts across samples). */
-static mv_status cache_split(mv_dit_cache *cache, const mv_dit_tokens *tk) {
+/* The context / other token lists of every sample (sel_ctx [B, Tc], sel_den [B, T - Tc]); every
+ * sample needs the same number of context tokens. */
+static mv_status split_tokens(mv_dit_workspace *w, const mv_dit_tokens *tk, int *Tc_out) {
     int B = tk->B, T = tk->T, Tc = 0;
-    if (!tk->context) return mv_fail(MV_ERR_ARG, "dit: the context cache needs the token roles");
     for (int i = 0; i < T; i++) Tc += tk->context[i] != 0;
-    free(cache->ctx_idx);
-    free(cache->den_idx);
-    cache->ctx_idx = malloc((size_t)B * MV_MAX(Tc, 1) * sizeof(int));
-    cache->den_idx = malloc((size_t)B * MV_MAX(T - Tc, 1) * sizeof(int));
-    if (!cache->ctx_idx || !cache->den_idx) return mv_fail(MV_ERR_NOMEM, "dit: out of memory");
     for (int b = 0; b < B; b++) {
         int nc = 0, nd = 0;
         for (int i = 0; i < T; i++) {
             if (tk->context[(size_t)b * T + i]) {
-                if (nc < Tc) cache->ctx_idx[b * Tc + nc] = i;
+                if (nc < Tc) w->sel_ctx[b * Tc + nc] = i;
                 nc++;
             } else {
-                if (nd < T - Tc) cache->den_idx[b * (T - Tc) + nd] = i;
+                if (nd < T - Tc) w->sel_den[b * (T - Tc) + nd] = i;
                 nd++;
             }
         }
         if (nc != Tc) return mv_fail(MV_ERR_ARG, "dit: samples of a cached batch need equal context counts");
     }
-    cache->B = B;
-    cache->Tc = Tc;
-    cache->Td = T - Tc;
+    *Tc_out = Tc;
     return MV_OK;
 }
 
-static mv_status cache_reserve(const mv_dit *m, mv_dit_cache *cache, int B, int T) {
-    size_t need = MV_MAX(infer_work_floats(m->D, (size_t)B * T, T, T), (size_t)B * T * (TEMB_DIM + 3 * m->D + m->C));
-    need += 2 * (size_t)B * T * m->D; /* x and c of the processed tokens */
-    if (cache->work_floats < need) {
-        mv_free(cache->work);
-        free(cache->uidx);
-        cache->work_floats = 0;
-        cache->work = mv_alloc(need * sizeof(float));
-        cache->uidx = malloc((size_t)B * T * sizeof(int));
-        if (!cache->work || !cache->uidx) return mv_fail(MV_ERR_NOMEM, "dit: out of memory");
-        cache->work_floats = need;
+/* The cache whose context inputs equal this call's (the context tokens' input vectors, relative
+ * frames, rows, columns, levels, actions as used and t bits: all their keys/values depend on), or the
+ * least recently used one, filled with this call's inputs, with *fresh = 1 (its keys/values to be
+ * computed). */
+static int cache_slot(const mv_dit *m, mv_dit_workspace *w, const mv_dit_tokens *tk, const float *x, int Tc,
+                      int *fresh) {
+    int fp = m->kind == MV_DIT_FRAMEPACK, B = tk->B, T = tk->T, Kx = fp ? m->D : m->C, n = B * Tc;
+    size_t N = (size_t)w->max_batch * w->max_seq, nx = (size_t)n * Kx;
+    float *sx = w->sigx + w->caches * N * Kx;
+    int *sm = w->sigm + w->caches * N * 6;
+    for (int o = 0; o < n; o++) {
+        int b = o / Tc;
+        size_t src = (size_t)b * T + w->sel_ctx[o];
+        memcpy(sx + (size_t)o * Kx, fp ? w->emb + src * Kx : x + src * Kx, Kx * sizeof(float));
+        int *r = sm + (size_t)o * 6;
+        r[0] = w->rel[src], r[1] = tk->row[src], r[2] = tk->col[src], r[3] = tk->level[src];
+        r[4] = (!tk->keep_cond || tk->keep_cond[b]) && tk->action[src] >= 0 ? tk->action[src] : -1;
+        memcpy(&r[5], &tk->t[src], sizeof(float));
     }
-    size_t kv = (size_t)m->depth * B * MV_MAX(cache->Tc, 1) * m->D;
-    mv_free(cache->k);
-    mv_free(cache->v);
-    cache->k = mv_alloc(kv * sizeof(float));
-    cache->v = mv_alloc(kv * sizeof(float));
-    if (!cache->k || !cache->v) return mv_fail(MV_ERR_NOMEM, "dit: out of memory for the context cache");
-    cache->depth = m->depth;
-    cache->D = m->D;
-    return MV_OK;
-}
-
-/* Runs the tokens idx [B, Tsel] of every sample through the blocks; they attend to the cache's
- * Tc context keys/values (Tc = 0: only to themselves). store_kv: keep their keys/values as the cache.
- * out (may be NULL): the final layer's v for these tokens, written at their rows of out [B, T, C]. */
-static void run_subset(const mv_dit *m, mv_dit_cache *cache, float *out, const float *x, const float *e_all,
-                       const mv_dit_tokens *tk, const int *idx, int Tsel, int Tc, int store_kv) {
-    int B = tk->B, T = tk->T, D = m->D, n = B * Tsel;
-    size_t nD = (size_t)B * cache->Tc * D;
-    float *xs = cache->work, *cu = xs + (size_t)B * T * D, *work = cu + (size_t)B * T * D;
-    int U = embed_subset(m, xs, cu, cache->uidx, work, idx, Tsel, x, e_all, tk);
-    for (int i = 0; i < m->depth; i++) {
-        const float *kc = Tc ? cache->k + i * nD : NULL, *vc = Tc ? cache->v + i * nD : NULL;
-        block_infer(m, i, xs, cu, cache->uidx, U, kc, vc, store_kv ? cache->k + i * nD : NULL,
-                    store_kv ? cache->v + i * nD : NULL, work, B, Tsel, Tc);
+    int lru = 0;
+    for (int s = 0; s < w->caches; s++) {
+        if (w->slot_used[s] && w->slot_B[s] == B && w->slot_Tc[s] == Tc &&
+            !memcmp(w->sigx + s * N * Kx, sx, nx * sizeof(float)) &&
+            !memcmp(w->sigm + s * N * 6, sm, (size_t)n * 6 * sizeof(int))) {
+            w->slot_used[s] = ++w->clock;
+            *fresh = 0;
+            return s;
+        }
+        if (w->slot_used[s] < w->slot_used[lru]) lru = s;
     }
-    if (!out) return;
-    float *o = work + 7 * (size_t)n * D + 2 * (size_t)n; /* after final_infer's scratch */
-    final_infer(m, o, work, xs, cu, cache->uidx, U, n);
-    for (int b = 0; b < B; b++)
-        for (int s = 0; s < Tsel; s++)
-            memcpy(out + ((size_t)b * T + idx[b * Tsel + s]) * m->C, o + ((size_t)b * Tsel + s) * m->C,
-                   m->C * sizeof(float));
+    memcpy(w->sigx + lru * N * Kx, sx, nx * sizeof(float));
+    memcpy(w->sigm + lru * N * 6, sm, (size_t)n * 6 * sizeof(int));
+    w->slot_B[lru] = B, w->slot_Tc[lru] = Tc, w->slot_used[lru] = ++w->clock;
+    *fresh = 1;
+    return lru;
 }
 
-static mv_status cache_build_common(const mv_dit *m, mv_dit_cache *cache, const float *x, const float *e_all,
-                                    const mv_dit_tokens *tk) {
-    if (!m->context_cache) return mv_fail(MV_ERR_ARG, "dit: model was not trained with dit.context_cache=1");
-    MV_TRY(check_tokens(m, tk, (size_t)tk->B * tk->T, tk->T));
-    MV_TRY(cache_split(cache, tk));
-    MV_TRY(cache_reserve(m, cache, tk->B, tk->T));
-    if (cache->Tc) run_subset(m, cache, NULL, x, e_all, tk, cache->ctx_idx, cache->Tc, 0, 1);
-    return MV_OK;
-}
-
-static mv_status forward_cached_common(const mv_dit *m, mv_dit_cache *cache, float *out, const float *x,
-                                       const float *e_all, const mv_dit_tokens *tk) {
-    MV_TRY(check_tokens(m, tk, (size_t)tk->B * tk->T, tk->T));
-    int B = tk->B, T = tk->T, Tc = cache->Tc, Td = cache->Td;
-    if (B != cache->B || T != Tc + Td) return mv_fail(MV_ERR_SHAPE, "dit: tokens do not match the context cache");
-    memset(out, 0, (size_t)B * T * m->C * sizeof(float));
-    if (Td) run_subset(m, cache, out, x, e_all, tk, cache->den_idx, Td, Tc, 0);
-    return MV_OK;
-}
-
-/* Inference forward of all tokens without a cache (models without context_cache). */
-static mv_status forward_infer_common(const mv_dit *m, mv_dit_cache *work, float *out, const float *x,
-                                      const float *e_all, const mv_dit_tokens *tk) {
-    if (m->context_cache) return mv_fail(MV_ERR_ARG, "dit: context-cache models use the cached path");
-    MV_TRY(check_tokens(m, tk, (size_t)tk->B * tk->T, tk->T));
-    int B = tk->B, T = tk->T;
-    if (work->B != B || work->Tc + work->Td != T || work->Tc != 0) {
-        free(work->den_idx);
-        work->den_idx = malloc((size_t)B * T * sizeof(int));
-        if (!work->den_idx) return mv_fail(MV_ERR_NOMEM, "dit: out of memory");
-        for (int i = 0; i < B * T; i++) work->den_idx[i] = i % T;
-        work->B = B, work->Tc = 0, work->Td = T;
-        MV_TRY(cache_reserve(m, work, B, T));
+mv_status mv_dit_infer(const mv_dit *m, mv_dit_workspace *w, float *v, const float *x, const mv_dit_tokens *in) {
+    if (w->model != m) return mv_fail(MV_ERR_ARG, "dit: the inference workspace was made for another model");
+    int fp = m->kind == MV_DIT_FRAMEPACK, Tv = in->T;
+    mv_dit_tokens fpk = {0};
+    const mv_dit_tokens *tk = in;
+    if (fp) {
+        MV_TRY(fp_load(m, w, &fpk, x, in));
+        tk = &fpk;
+    } else {
+        MV_TRY(check_tokens(m, tk, (size_t)w->max_batch * w->max_seq, w->max_seq));
     }
-    run_subset(m, work, out, x, e_all, tk, work->den_idx, T, 0, 0);
+    int B = tk->B, T = tk->T, Tc = 0;
+    frames_relative(w->rel, tk->frame, B, T);
+    int use_ctx = m->context_cache && tk->context, masked = use_ctx && !w->caches;
+    if (use_ctx && w->caches) MV_TRY(split_tokens(w, tk, &Tc));
+    if (fp || Tc) memset(v, 0, (size_t)B * Tv * m->C * sizeof(float));
+    if (Tc) { /* context keys/values from the cache (computed if these context inputs are new) */
+        int fresh, s = cache_slot(m, w, tk, x, Tc, &fresh);
+        float *kv = w->kv + (size_t)s * 2 * m->depth * w->max_batch * w->max_seq * m->D;
+        if (fresh) {
+            run_tokens(m, w, NULL, Tv, x, tk, w->sel_ctx, Tc, NULL, kv, 0);
+            w->builds++;
+        }
+        if (T > Tc) run_tokens(m, w, v, Tv, x, tk, w->sel_den, T - Tc, NULL, kv, Tc);
+        return MV_OK;
+    }
+    for (int i = 0; i < B * T; i++) w->sel_den[i] = i % T;
+    if (masked) build_mask(w->mask, tk->context, B, T);
+    run_tokens(m, w, v, Tv, x, tk, w->sel_den, T, masked ? w->mask : NULL, NULL, 0);
     return MV_OK;
-}
-
-mv_status mv_dit_forward_infer(const mv_dit *m, mv_dit_cache *work, float *v, const float *x, const mv_dit_tokens *tk) {
-    if (m->kind != MV_DIT_UNIVERSAL) return mv_fail(MV_ERR_ARG, "dit: mv_dit_forward_infer needs a universal model");
-    return forward_infer_common(m, work, v, x, NULL, tk);
-}
-
-mv_status mv_dit_cache_build(const mv_dit *m, mv_dit_cache *cache, const float *x, const mv_dit_tokens *tk) {
-    if (m->kind != MV_DIT_UNIVERSAL) return mv_fail(MV_ERR_ARG, "dit: mv_dit_cache_build needs a universal model");
-    return cache_build_common(m, cache, x, NULL, tk);
-}
-
-mv_status mv_dit_forward_cached(const mv_dit *m, mv_dit_cache *cache, float *v, const float *x,
-                                const mv_dit_tokens *tk) {
-    if (m->kind != MV_DIT_UNIVERSAL) return mv_fail(MV_ERR_ARG, "dit: mv_dit_forward_cached needs a universal model");
-    return forward_cached_common(m, cache, v, x, NULL, tk);
-}
-
-/* FramePack cached path: token metadata + patch embeddings of all tokens, then the common path. */
-typedef struct {
-    int *meta; /* frame, level, row, col, action: 5 x [N] */
-    float *t, *e, *xin, *out;
-    uint8_t *ctx;
-    mv_dit_tokens tk;
-} fp_prep;
-
-static mv_status fp_prepare(const mv_dit *m, fp_prep *fp, const float *x, const float *t, const int *action, int B) {
-    int T = m->fp_tokens, N = B * T;
-    memset(fp, 0, sizeof *fp);
-    fp->meta = malloc((size_t)N * 5 * sizeof(int));
-    fp->t = malloc((size_t)N * sizeof(float));
-    fp->ctx = malloc((size_t)N);
-    fp->e = mv_alloc((size_t)N * m->D * sizeof(float));
-    fp->xin = mv_alloc(fp_xin_floats(m, B) * sizeof(float));
-    fp->out = mv_alloc((size_t)N * (m->C + m->D) * sizeof(float));
-    if (!fp->meta || !fp->t || !fp->ctx || !fp->e || !fp->xin || !fp->out)
-        return mv_fail(MV_ERR_NOMEM, "dit: out of memory");
-    int *fr = fp->meta, *lv = fr + N, *rw = lv + N, *cl = rw + N, *ac = cl + N;
-    fp_meta(m, fr, lv, rw, cl, fp->t, ac, fp->ctx, t, action, B);
-    mv_dit_tokens tk = {B, T, fr, lv, rw, cl, fp->t, ac, NULL, fp->ctx};
-    fp->tk = tk;
-    MV_TRY(check_tokens(m, &tk, (size_t)N, T));
-    fp_runs r;
-    fp_runs_make(m, &r, B);
-    fp_gather(m, &r, fp->xin, x, B);
-    fp_embed(m, &r, fp->e, fp->out, fp->xin, B);
-    return MV_OK;
-}
-
-static void fp_prep_free(fp_prep *fp) {
-    free(fp->meta);
-    free(fp->t);
-    free(fp->ctx);
-    mv_free(fp->e);
-    mv_free(fp->xin);
-    mv_free(fp->out);
-}
-
-mv_status mv_dit_fp_cache_build(const mv_dit *m, mv_dit_cache *cache, const float *x, const float *t,
-                                const int *action, int B) {
-    if (m->kind != MV_DIT_FRAMEPACK) return mv_fail(MV_ERR_ARG, "dit: mv_dit_fp_cache_build needs a FramePack model");
-    fp_prep fp;
-    mv_status s = fp_prepare(m, &fp, x, t, action, B);
-    if (!s) s = cache_build_common(m, cache, NULL, fp.e, &fp.tk);
-    fp_prep_free(&fp);
-    return s;
-}
-
-mv_status mv_dit_fp_forward_infer(const mv_dit *m, mv_dit_cache *work, float *v, const float *x, const float *t,
-                                  const int *action, int B) {
-    if (m->kind != MV_DIT_FRAMEPACK) return mv_fail(MV_ERR_ARG, "dit: mv_dit_fp_forward_infer needs a FramePack model");
-    fp_prep fp;
-    mv_status s = fp_prepare(m, &fp, x, t, action, B);
-    if (!s) s = forward_infer_common(m, work, fp.out, NULL, fp.e, &fp.tk);
-    if (!s) fp_copy_denoised(m, v, fp.out, B);
-    fp_prep_free(&fp);
-    return s;
-}
-
-mv_status mv_dit_fp_forward_cached(const mv_dit *m, mv_dit_cache *cache, float *v, const float *x,
-                                   const float *t, const int *action, int B) {
-    if (m->kind != MV_DIT_FRAMEPACK) return mv_fail(MV_ERR_ARG, "dit: mv_dit_fp_forward_cached needs a FramePack model");
-    fp_prep fp;
-    mv_status s = fp_prepare(m, &fp, x, t, action, B);
-    if (!s) s = forward_cached_common(m, cache, fp.out, NULL, fp.e, &fp.tk);
-    if (!s) fp_copy_denoised(m, v, fp.out, B);
-    fp_prep_free(&fp);
-    return s;
 }

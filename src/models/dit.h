@@ -9,8 +9,8 @@
  *
  * Beyond the paper, dit.context_cache = 1 makes context tokens attend only to context tokens (an
  * attention mask, in training too); then at sampling time the context keys/values of every block are
- * computed once per rollout step (mv_dit_cache_build) and reused by every sampler call
- * (mv_dit_forward_cached), which processes only the non-context tokens. */
+ * computed once and reused by every sampler call that has the same context inputs, which processes
+ * only the non-context tokens (mv_dit_infer decides this itself). */
 #ifndef MV_DIT_H
 #define MV_DIT_H
 #include "io/config.h"
@@ -68,18 +68,49 @@ typedef struct {
     int U;
     int *uidx, *ulevel, *uaction;
     float *ut;
+    float *fp_out;     /* [N, C] FramePack: the output of every token (forward), its gradient (backward) */
+    uint8_t *fp_ctx;   /* [N] FramePack: context flags of the tokens */
 } mv_dit_acts;
 
-/* Context keys/values per block for the cached sampling path (zero-initialise before first use; also
- * the reusable scratch of the inference forward). */
+/* Inference workspace: every buffer of mv_dit_infer in one allocation, sized once by
+ * mv_dit_workspace_create (the size table WS_BUFFERS in dit.c) for up to max_batch samples of up to
+ * max_seq tokens; mv_dit_infer never allocates. For dit.context_cache models it holds `caches` sets of
+ * context keys/values, each tagged with the context inputs it was computed from. */
+#define MV_DIT_MAX_CACHES 4
 typedef struct {
-    int B, Tc, Td, depth, D;
-    int *ctx_idx, *den_idx; /* [B, Tc], [B, Td] token indices of context / other tokens */
-    int *uidx;              /* [B * T] distinct-condition row of each processed token */
-    float *k, *v;           /* [depth, B, Tc, D] normalised keys and values of the context tokens */
-    float *work;            /* scratch */
-    size_t work_floats;
-} mv_dit_cache;
+    const mv_dit *model;
+    int max_batch, max_seq; /* FramePack: max_seq = the model's layout (fp_tokens) */
+    int caches;             /* context caches (0 = masked full forward for dit.context_cache models) */
+    size_t bytes;
+    void *buf;              /* the one allocation */
+    /* the buffers; N = max_batch * max_seq tokens, n = tokens of the current pass, U = its conditions */
+    float *pin;   /* patch inputs: [n, C] gathered x rows (universal) / the level groups (FramePack) */
+    float *emb;   /* [N, D] FramePack: patch embeddings of every token */
+    float *h;     /* [n, D] features of the processed tokens */
+    float *pos;   /* [n, D] their position embeddings */
+    float *cu;    /* [U, D] distinct conditions */
+    float *te_in, *te1, *te1s;                    /* [U, 256], [U, D], [U, D] time embedding */
+    float *fsc, *fm, *lnf, *lmean, *lrstd, *modf; /* final layer: [U, D], [U, 2D], [n, D], [n], [n], [n, D] */
+    float *out;   /* [n, C] final-layer output */
+    float *block; /* block scratch (mv_block_kv_scratch_floats) */
+    float *kv;    /* [caches, 2, depth, B, Tc, D] context keys then values of every block */
+    float *sigx;  /* [caches + 1, N, Kx] context input vectors per cache (+1: the current call's) */
+    int *sigm;    /* [caches + 1, N, 6] context frame, row, col, level, action, t bits per cache */
+    float *ut;    /* [U] */
+    int *ulevel, *uaction, *uidx; /* [U], [U], [n] */
+    int *frame, *level, *row, *col, *action; /* [N] FramePack: the model's tokens */
+    float *t;     /* [N] */
+    uint8_t *ctx; /* [N] */
+    int *rel;     /* [N] relative frames */
+    int *gframe, *grow, *gcol, *glevel, *gaction; /* [n] the processed tokens' metadata */
+    float *gt;    /* [n] */
+    int *sel_ctx, *sel_den; /* [N] token indices of the context / other tokens of each sample */
+    uint8_t *mask; /* [B, T, T] (masked forward only) */
+    /* context caches: samples and context tokens per sample, last use (0 = empty) */
+    int slot_B[MV_DIT_MAX_CACHES], slot_Tc[MV_DIT_MAX_CACHES];
+    long slot_used[MV_DIT_MAX_CACHES], clock;
+    long builds; /* context caches computed so far (diagnostics, tests) */
+} mv_dit_workspace;
 
 const char *mv_dit_kind_name(mv_dit_kind k); /* "universal", "framepack" */
 
@@ -112,26 +143,24 @@ void mv_dit_fp_backward(mv_dit *m, mv_dit_acts *a, const float *dv);
 /* FramePack token layout of one sample: frame [T], level [T], row [T], col [T]; returns T. */
 int mv_dit_fp_layout(const mv_dit *m, int *frame, int *level, int *row, int *col);
 
-/* Cached sampling path (needs m->context_cache). Build: runs the context tokens (tk->context) of
- * every sample through the blocks once and keeps their keys/values; every sample must have the same
- * number of context tokens. Forward: v [B, T, C] for the non-context tokens (context rows set to 0);
- * equals mv_dit_forward with the context mask as long as the context inputs are unchanged. */
-mv_status mv_dit_cache_build(const mv_dit *m, mv_dit_cache *cache, const float *x,
-                             const mv_dit_tokens *tk);
-mv_status mv_dit_forward_cached(const mv_dit *m, mv_dit_cache *cache, float *v, const float *x,
-                                const mv_dit_tokens *tk);
-void mv_dit_cache_free(mv_dit_cache *cache);
-/* Fast inference forward (no saved activations; adaLN computed once per distinct condition) for models
- * without context_cache: v [B, T, C] for every token, equal to mv_dit_forward. `work` is an
- * mv_dit_cache (zero-initialised, freed with mv_dit_cache_free) used as reusable scratch. */
-mv_status mv_dit_forward_infer(const mv_dit *m, mv_dit_cache *work, float *v, const float *x,
-                               const mv_dit_tokens *tk);
-mv_status mv_dit_fp_forward_infer(const mv_dit *m, mv_dit_cache *work, float *v, const float *x, const float *t,
-                                  const int *action, int B);
-/* The same for FramePack (context = every token but the last n_d * T0): x [B, F, T0, C], t [B, F],
- * action [B, F]; v [B, n_d, T0, C]. */
-mv_status mv_dit_fp_cache_build(const mv_dit *m, mv_dit_cache *cache, const float *x, const float *t,
-                                const int *action, int B);
-mv_status mv_dit_fp_forward_cached(const mv_dit *m, mv_dit_cache *cache, float *v, const float *x,
-                                   const float *t, const int *action, int B);
+/* Inference. Sizes the workspace for up to max_batch samples of up to max_seq tokens (FramePack:
+ * max_seq is ignored, the model's layout fixes it). caches: context key/value sets kept for
+ * dit.context_cache models (2 for classifier-free guidance, whose branches see different context
+ * inputs; 0 = masked full forward, the reference the cache is checked against); at most
+ * MV_DIT_MAX_CACHES. */
+mv_status mv_dit_workspace_create(mv_dit_workspace *w, const mv_dit *m, int max_batch, int max_seq, int caches);
+void mv_dit_workspace_free(mv_dit_workspace *w);
+/* Forgets the cached context keys/values (needed only after changing the model's weights). */
+void mv_dit_workspace_reset(mv_dit_workspace *w);
+/* v = model(x) without saved activations; equal to the training forward (mv_dit_forward /
+ * mv_dit_fp_forward, with the context mask for dit.context_cache models).
+ * Universal: x [B, T, C], v [B, T, C]. With dit.context_cache, tk->context and caches > 0 (every sample
+ * the same number of context tokens) the context tokens run once per distinct context input and only
+ * the others on every call; the context rows of v are then 0.
+ * FramePack: the chunk's level-0 tokens in time order, T = F * T0: x [B, F, T0, C]; tk->t and
+ * tk->action [B, T] (one value per frame, repeated over its T0 tokens); frame, level, row, col,
+ * keep_cond and context unused (the model's own layout; actions never dropped). v [B, T, C]: the last
+ * n_d frames, other rows 0.
+ * Fails with MV_ERR_SHAPE on more tokens than the workspace was sized for, MV_ERR_ARG on bad tokens. */
+mv_status mv_dit_infer(const mv_dit *m, mv_dit_workspace *w, float *v, const float *x, const mv_dit_tokens *tk);
 #endif

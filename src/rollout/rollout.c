@@ -42,14 +42,11 @@ typedef struct {
     int Tmax;
     float *xhat, *eps;
     uint8_t *den, *ctxf;
-    int *frame, *level, *row, *col, *action;
-    float *tfr;       /* FramePack per-frame t [F] */
-    int *afr;         /* FramePack per-frame actions [F] */
-    float *vfp;       /* FramePack output [n_d, T0, C] */
+    int *frame, *level, *row, *col, *action; /* FramePack: frame per chunk frame [F], action per token */
+    float *tfr;       /* FramePack: t per chunk frame [F] for call_fn */
+    int *afr;         /* FramePack: action per chunk frame [F] for call_fn */
     int ntok;         /* tokens of the current step */
-    mv_dit_acts acts;
-    mv_dit_cache cache[2];
-    int built[2];
+    mv_dit_workspace dit; /* every buffer of the model calls, sized once */
     mv_cell *cells;
 } roll;
 
@@ -91,42 +88,24 @@ static mv_status denoise_universal(void *ctx, const float *x_t, const float *t, 
     if (r->p->call_fn) r->p->call_fn(r->p->call_user, &tk, x_t);
     r->calls++;
     r->tokens_done += r->ntok;
-    if (!r->model->context_cache) return mv_dit_forward_infer(r->model, &r->cache[0], v, x_t, &tk);
-    if (!r->use_cache) return mv_dit_forward(r->model, &r->acts, v, x_t, &tk); /* masked full forward */
-    int b = keep_cond ? 0 : 1;
-    if (!r->built[b]) {
-        MV_TRY(mv_dit_cache_build(r->model, &r->cache[b], x_t, &tk));
-        r->built[b] = 1;
-    }
-    return mv_dit_forward_cached(r->model, &r->cache[b], v, x_t, &tk);
+    return mv_dit_infer(r->model, &r->dit, v, x_t, &tk);
 }
 
+/* The model takes the chunk's level-0 tokens as the sampler has them and writes v for every token
+ * (0 at the context frames). */
 static mv_status denoise_framepack(void *ctx, const float *x_t, const float *t, int keep_cond, float *v) {
     roll *r = ctx;
     const mv_dit *m = r->model;
-    int F = m->fp_frames, T0 = m->grid0 * m->grid0, C = m->C, nd = m->fp_denoise;
-    for (int f = 0; f < F; f++) r->tfr[f] = t[(size_t)f * T0];
-    if (r->p->call_fn) {
+    int F = m->fp_frames, T0 = m->grid0 * m->grid0;
+    if (r->p->call_fn) { /* the call as rollout.h describes it: one entry per chunk frame */
+        for (int f = 0; f < F; f++) r->tfr[f] = t[(size_t)f * T0];
         mv_dit_tokens tk = {1, F, r->frame, NULL, NULL, NULL, r->tfr, r->afr, NULL, NULL};
         r->p->call_fn(r->p->call_user, &tk, x_t);
     }
     r->calls++;
     r->tokens_done += m->fp_tokens;
-    if (!m->context_cache) {
-        MV_TRY(mv_dit_fp_forward_infer(m, &r->cache[0], r->vfp, x_t, r->tfr, r->afr, 1));
-    } else if (r->use_cache) {
-        if (!r->built[0]) {
-            MV_TRY(mv_dit_fp_cache_build(m, &r->cache[0], x_t, r->tfr, r->afr, 1));
-            r->built[0] = 1;
-        }
-        MV_TRY(mv_dit_fp_forward_cached(m, &r->cache[0], r->vfp, x_t, r->tfr, r->afr, 1));
-    } else {
-        MV_TRY(mv_dit_fp_forward(m, &r->acts, r->vfp, x_t, r->tfr, r->afr, 1));
-    }
-    size_t ctxn = (size_t)(F - nd) * T0 * C;
-    memset(v, 0, ctxn * sizeof(float));
-    memcpy(v + ctxn, r->vfp, (size_t)nd * T0 * C * sizeof(float));
-    return MV_OK;
+    mv_dit_tokens tk = {1, F * T0, NULL, NULL, NULL, NULL, t, r->action, NULL, NULL};
+    return mv_dit_infer(m, &r->dit, v, x_t, &tk);
 }
 
 /* ---------------------------------------------------------------- steps */
@@ -154,7 +133,6 @@ static mv_status step_universal(roll *r, int k, int cs, long gstep) {
     mv_rng_init(&base, r->p->seed);
     g = mv_rng_fork(&base, (uint64_t)gstep);
     mv_rng_normal(&g, r->eps, (size_t)n * C);
-    r->built[0] = r->built[1] = 0;
     MV_TRY(mv_sample(denoise_universal, r, r->xhat, r->eps, r->den, n, C, r->p->sample_steps, r->p->guidance));
     n = 0;
     for (int ci = 0; ci < ncell; ci++) {
@@ -179,9 +157,9 @@ static mv_status step_framepack(roll *r, int cs) {
         memset(r->den + (size_t)f * T0, f >= F - nd, T0);
         r->afr[f] = action_at(r, cs + f);
         r->frame[f] = cs + f;
+        for (int i = 0; i < T0; i++) r->action[(size_t)f * T0 + i] = r->afr[f];
     }
     r->ntok = F * T0;
-    r->built[0] = r->built[1] = 0;
     MV_TRY(mv_sample(denoise_framepack, r, r->xhat, r->eps, r->den, F * T0, C, r->p->sample_steps, 1.0f));
     for (int f = F - nd; f < F; f++) {
         int slot = (cs + f) % r->st.N;
@@ -216,16 +194,14 @@ static void roll_free(roll *r) {
     mv_free(r->st.lat);
     mv_free(r->st.eps);
     free(r->st.held);
-    float *f[] = {r->xhat, r->eps, r->tfr, r->vfp};
+    float *f[] = {r->xhat, r->eps, r->tfr};
     for (size_t i = 0; i < MV_ARRAY_LEN(f); i++) mv_free(f[i]);
     int *g[] = {r->frame, r->level, r->row, r->col, r->action, r->afr};
     for (size_t i = 0; i < MV_ARRAY_LEN(g); i++) mv_free(g[i]);
     mv_free(r->den);
     mv_free(r->ctxf);
     free(r->cells);
-    mv_dit_acts_free(&r->acts);
-    mv_dit_cache_free(&r->cache[0]);
-    mv_dit_cache_free(&r->cache[1]);
+    mv_dit_workspace_free(&r->dit);
 }
 
 static mv_status roll_alloc(roll *r) {
@@ -253,13 +229,13 @@ static mv_status roll_alloc(roll *r) {
     for (size_t i = 0; i < MV_ARRAY_LEN(g); i++) ok &= (*g[i] = mv_alloc(T * sizeof(int))) != NULL;
     if (fp) {
         ok &= (r->tfr = mv_alloc(m->fp_frames * sizeof(float))) && (r->afr = mv_alloc(m->fp_frames * sizeof(int)));
-        ok &= (r->vfp = mv_alloc(m->fp_denoise * T0C * sizeof(float))) != NULL;
     }
     ok &= (r->cells = malloc((size_t)s->levels * s->N * sizeof(mv_cell))) != NULL;
     if (!ok) return mv_fail(MV_ERR_NOMEM, "rollout: out of memory");
     for (int i = 0; i < st->N; i++) st->held[i] = -1;
-    if (!r->use_cache && m->context_cache) MV_TRY(mv_dit_acts_alloc(&r->acts, m, 1, fp ? m->fp_tokens : r->Tmax));
-    return MV_OK;
+    /* context caches: one, or two with guidance (its unconditional branch sees other context inputs) */
+    int caches = !r->use_cache ? 0 : !fp && r->p->guidance != 1.0f ? 2 : 1;
+    return mv_dit_workspace_create(&r->dit, m, 1, r->Tmax, caches);
 }
 
 /* Hands frames [*next, upto) (level 0) to the frame callback. */
@@ -306,6 +282,8 @@ mv_status mv_rollout_run(const mv_dit *model, const mv_schedule *s, const mv_rol
         stats->limit = r.limit;
         stats->store_bytes = r.st.N * r.st.frame_floats * sizeof(float) +
                              (r.st.eps ? r.st.N * (size_t)r.st.tokens[0] * r.st.C * sizeof(float) : 0);
+        stats->dit_bytes = r.dit.bytes;
+        stats->dit_cache_builds = r.dit.builds;
         stats->seconds = mv_now() - t0;
     }
     roll_free(&r);

@@ -29,8 +29,9 @@ typedef mv_status (*mv_rollout_frame_fn)(void *user, int frame, const float *lev
 typedef void (*mv_rollout_progress_fn)(void *user, long done, long total);
 /* What one model evaluation is given. Universal models: tk and x_t [T, C] exactly as passed to the DiT
  * (frames absolute; the model makes them relative). FramePack: one entry per chunk frame (tk->T = F):
- * tk->frame (absolute), tk->t and tk->action as passed to the model, which expands them over its own
- * token layout (mv_dit_fp_layout); level, row, col and context are NULL; x_t [F, T0, C]. */
+ * tk->frame (absolute), tk->t and tk->action of each frame (the model is given them repeated over the
+ * frame's level-0 tokens and expands them over its own token layout, mv_dit_fp_layout); level, row,
+ * col and context are NULL; x_t [F, T0, C]. */
 typedef void (*mv_rollout_call_fn)(void *user, const mv_dit_tokens *tk, const float *x_t);
 
 typedef struct {
@@ -60,6 +61,8 @@ typedef struct {
     int limit;           /* frames covered including padding */
     size_t store_bytes;  /* latent store (window) size */
     double seconds;
+    size_t dit_bytes;    /* the model's inference workspace, allocated once per rollout */
+    long dit_cache_builds; /* context key/value caches computed (dit.context_cache models) */
 } mv_rollout_stats;
 
 void mv_rollout_params_init(mv_rollout_params *p); /* use_cache 1, guidance 1, sample_steps 20 */
