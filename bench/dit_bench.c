@@ -61,8 +61,11 @@ static void train_step(void *c) {
     b->t_fwd = t1 - t0, b->t_bwd = t2 - t1, b->t_opt = t3 - t2;
 }
 
-/* Best-of-reps train_step with optimizer kind; *fwd, *bwd, *opt: the parts of the best step. */
-static double time_train(bench_ctx *b, mv_optim_kind kind, int reps, double *fwd, double *bwd, double *opt) {
+/* Best-of-reps train_step with optimizer kind; *fwd, *bwd, *opt: the parts of the best step; *cpu: the
+ * least CPU seconds (all threads) of a step, a measure of the work that other processes on a shared
+ * machine disturb less than the wall clock (with OMP_WAIT_POLICY=passive, which idles instead of spins). */
+static double time_train(bench_ctx *b, mv_optim_kind kind, int reps, double *fwd, double *bwd, double *opt,
+                         double *cpu) {
     mv_optimizer o;
     if (mv_optimizer_init(&o, &b->m->params, kind)) {
         fprintf(stderr, "dit_bench: %s\n", mv_last_error());
@@ -71,10 +74,12 @@ static double time_train(bench_ctx *b, mv_optim_kind kind, int reps, double *fwd
     b->opt = &o;
     train_step(b);
     double best = 1e30;
+    *cpu = 1e30;
     for (int i = 0; i < reps; i++) {
-        double t0 = mv_now();
+        double t0 = mv_now(), c0 = bench_cpu_now();
         train_step(b);
         double t = mv_now() - t0;
+        *cpu = fmin(*cpu, bench_cpu_now() - c0);
         if (t < best) best = t, *fwd = b->t_fwd, *bwd = b->t_bwd, *opt = b->t_opt;
     }
     mv_optimizer_free(&o);
@@ -329,9 +334,9 @@ int main(int argc, char **argv) {
      * step (mask off) as the main number */
     uint8_t *ctx_saved = b.ctx;
     b.ctx = NULL;
-    double pm[3], pa[3];
-    double tr = time_train(&b, MV_OPTIM_MUON, reps, &pm[0], &pm[1], &pm[2]);
-    double ta = time_train(&b, MV_OPTIM_ADAMW, reps, &pa[0], &pa[1], &pa[2]);
+    double pm[4], pa[4];
+    double tr = time_train(&b, MV_OPTIM_MUON, reps, &pm[0], &pm[1], &pm[2], &pm[3]);
+    double ta = time_train(&b, MV_OPTIM_ADAMW, reps, &pa[0], &pa[1], &pa[2], &pa[3]);
     double f1 = NAN, fi = NAN, cb = NAN, fc = NAN;
     if (!train_only) {
         f1 = bench_best_of(reps + 2, forward1, &b, NULL);
@@ -356,6 +361,7 @@ int main(int argc, char **argv) {
            "-");
     printf("%-40s %5.0f/%4.0f/%4.0f %12s\n", "  AdamW step: fwd/bwd/update ms", 1e3 * pa[0], 1e3 * pa[1],
            1e3 * pa[2], "-");
+    printf("%-40s %6.0f/%5.0f %12s\n", "  train tokens per CPU-second Muon/AdamW", n / pm[3], n / pa[3], "-");
     printf("%-40s %12.2f %12.2f\n", "train steps/s (Muon)", 1 / tr, ttr > 0 ? 1 / ttr : NAN);
     double fl_adaln, fl = train_flops_per_token(&m, T_SEQ, &fl_adaln);
     printf("%-40s %12.1f %12.1f\n", "train GFLOP/s (Muon; matmul FLOPs, below)", fl * n / tr / 1e9,
