@@ -19,6 +19,7 @@
 #include "core/rng.h"
 #include "models/dit.h"
 #include "nn/nn.h"
+#include "nn/optim.h"
 #include "rollout/diffusion.h"
 #include "rollout/rollout.h"
 #include "rollout/schedule.h"
@@ -35,20 +36,55 @@ typedef struct {
     float *x, *t, *v, *target, *dv;
     uint8_t *ctx, *den;
     long step;
+    mv_optimizer *opt;        /* the optimizer of train_step */
+    double t_fwd, t_bwd, t_opt; /* seconds of the last train_step's forward, backward, update */
 } bench_ctx;
 
+/* One training step as the train command runs it: zero the gradients, forward, v loss, backward, and
+ * the optimizer's update (b->opt: Muon or AdamW). */
 static void train_step(void *c) {
     bench_ctx *b = c;
     mv_params *p = &b->m->params;
     mv_dit_tokens tk = {b->B, T_SEQ, b->frame, b->level, b->row, b->col, b->t, b->action, NULL, b->ctx};
+    double t0 = mv_now();
     mv_params_zero_grad(p);
     MV_ASSERT(mv_dit_forward(b->m, &b->acts, b->v, b->x, &tk) == MV_OK);
     size_t n = (size_t)b->B * T_SEQ;
     memset(b->dv, 0, n * b->m->C * sizeof(float));
     mv_diff_v_loss(b->dv, b->v, b->target, b->den, (int)n, b->m->C, 1.0f);
+    double t1 = mv_now();
     mv_dit_backward(b->m, &b->acts, b->dv);
+    double t2 = mv_now();
     b->step++;
-    adamw_update(p->data, p->grad, p->m, p->v, p->total, 1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, b->step);
+    mv_optimizer_step(b->opt, p, 1e-4f, 0.01f, b->step);
+    double t3 = mv_now();
+    b->t_fwd = t1 - t0, b->t_bwd = t2 - t1, b->t_opt = t3 - t2;
+}
+
+/* Best-of-reps train_step with optimizer kind; *fwd, *bwd, *opt: the parts of the best step; *cpu: the
+ * least CPU seconds (all threads) of a step, a measure of the work that other processes on a shared
+ * machine disturb less than the wall clock (with OMP_WAIT_POLICY=passive, which idles instead of spins). */
+static double time_train(bench_ctx *b, mv_optim_kind kind, int reps, double *fwd, double *bwd, double *opt,
+                         double *cpu) {
+    mv_optimizer o;
+    if (mv_optimizer_init(&o, &b->m->params, kind)) {
+        fprintf(stderr, "dit_bench: %s\n", mv_last_error());
+        return NAN;
+    }
+    b->opt = &o;
+    train_step(b);
+    double best = 1e30;
+    *cpu = 1e30;
+    for (int i = 0; i < reps; i++) {
+        double t0 = mv_now(), c0 = bench_cpu_now();
+        train_step(b);
+        double t = mv_now() - t0;
+        *cpu = fmin(*cpu, bench_cpu_now() - c0);
+        if (t < best) best = t, *fwd = b->t_fwd, *bwd = b->t_bwd, *opt = b->t_opt;
+    }
+    mv_optimizer_free(&o);
+    b->opt = NULL;
+    return best;
 }
 
 /* The first sequence of the batch, with context mask ctx (or NULL). */
@@ -83,13 +119,14 @@ static void cache_build(void *c) {
     forward_cached(c);
 }
 
-/* Runs the PyTorch twin; fills seconds per train step and per 320-token forward (or leaves 0). */
-static void run_torch(int threads, int B, int reps, double *train, double *fwd) {
-    static const char *const names[2] = {"train_step", "forward320"};
-    double sec[2] = {1e30, 1e30};
-    bench_torch("torch_dit.py", threads, B, reps, names, sec, 2);
-    if (sec[0] < 1e30) *train = sec[0];
-    if (sec[1] < 1e30) *fwd = sec[1];
+/* Runs the PyTorch twin; fills seconds per train step (Muon, AdamW) and per 320-token forward (or leaves 0). */
+static void run_torch(int threads, int B, int reps, double *train_muon, double *train, double *fwd) {
+    static const char *const names[3] = {"train_step_muon", "train_step", "forward320"};
+    double sec[3] = {1e30, 1e30, 1e30};
+    bench_torch("torch_dit.py", threads, B, reps, names, sec, 3);
+    if (sec[0] < 1e30) *train_muon = sec[0];
+    if (sec[1] < 1e30) *train = sec[1];
+    if (sec[2] < 1e30) *fwd = sec[2];
 }
 
 /* Random tokens shaped like a MilliVid step (64 denoised level-0 tokens, 256 context tokens). */
@@ -119,6 +156,19 @@ static double train_flops_per_token(const mv_dit *m, int T, double *per_token_ad
     double D = m->D, fwd = m->depth * (24 * D * D + 4.0 * T * D) + 4.0 * m->C * D;
     if (per_token_adaln) *per_token_adaln = 3 * (fwd + m->depth * 12 * D * D + 4 * D * D);
     return 3 * fwd;
+}
+
+/* Matmul FLOPs of one Muon update of p: per 2-D weight [r, c] (m = min, k = max side) and Newton-Schulz
+ * iteration the Gram matrix (2 m m k), its square (2 m^3) and the product with X (2 m m k). */
+static double muon_flops_per_step(const mv_params *p) {
+    double fl = 0;
+    for (int i = 0; i < p->count; i++)
+        if (mv_optim_is_muon_tensor(&p->info[i])) {
+            double r = (double)p->info[i].shape[0], c = (double)p->info[i].shape[1];
+            double m = r < c ? r : c, k = r < c ? c : r;
+            fl += 5 * (4 * m * m * k + 2 * m * m * m);
+        }
+    return fl;
 }
 
 static void print_methods(const mv_config *cfg, int frames) {
@@ -227,13 +277,16 @@ static int paper_forward(void) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, reps = 3, torch = 1, rollout = 0, cache_only = 0, frames = CONTEXT + 256, paper = 0;
+    int threads = 2, reps = 3, torch = 1, rollout = 0, cache_only = 0, frames = CONTEXT + 256, paper = 0, batch = 0;
+    int train_only = 0;
     double peak = 1060;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--frames") && i + 1 < argc) frames = CONTEXT + atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-torch")) torch = 0;
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--train-only")) train_only = 1;
         else if (!strcmp(argv[i], "--rollout")) rollout = 1;
         else if (!strcmp(argv[i], "--cache")) cache_only = 1;
         else if (!strcmp(argv[i], "--paper")) paper = 1;
@@ -241,7 +294,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--peak") && i + 1 < argc) peak = atof(argv[++i]);
         else {
             fprintf(stderr, "usage: dit_bench [--threads N] [--reps R] [--no-torch] [--rollout] [--cache] [--frames F] "
-                            "[--paper] [--bf16] [--peak GFLOPS]\n");
+                            "[--paper] [--bf16] [--peak GFLOPS] [--batch B] [--train-only]\n");
             return 2;
         }
     }
@@ -257,7 +310,7 @@ int main(int argc, char **argv) {
         real_rollout(cfg, 1, frames, threads);
         return 0;
     }
-    int B = cfg.dit_batch;
+    int B = batch > 0 ? batch : cfg.dit_batch;
     cfg.context_cache = 1; /* needed for the cached forward; the train step below passes the mask too */
     mv_dit m;
     if (mv_dit_create(&m, &cfg, MV_DIT_UNIVERSAL, 1)) {
@@ -286,26 +339,44 @@ int main(int argc, char **argv) {
      * step (mask off) as the main number */
     uint8_t *ctx_saved = b.ctx;
     b.ctx = NULL;
-    double tr = bench_best_of(reps, train_step, &b, NULL);
-    double f1 = bench_best_of(reps + 2, forward1, &b, NULL);
-    double fi = bench_best_of(reps + 2, forward_infer, &b, NULL);
-    b.ctx = ctx_saved;
-    double cbf = bench_best_of(reps, cache_build, &b, NULL);
-    double fc = bench_best_of(reps + 2, forward_cached, &b, NULL);
-    double cb = MV_MAX(cbf - fc, 0.0);
-    double ttr = 0, tf1 = 0;
+    double pm[4], pa[4];
+    double tr = time_train(&b, MV_OPTIM_MUON, reps, &pm[0], &pm[1], &pm[2], &pm[3]);
+    double ta = time_train(&b, MV_OPTIM_ADAMW, reps, &pa[0], &pa[1], &pa[2], &pa[3]);
+    double f1 = NAN, fi = NAN, cb = NAN, fc = NAN, cbf = NAN;
+    if (!train_only) {
+        f1 = bench_best_of(reps + 2, forward1, &b, NULL);
+        m.context_cache = 0; /* the fast inference path is for models without the cache */
+        fi = bench_best_of(reps + 2, forward_infer, &b, NULL);
+        m.context_cache = 1;
+        b.ctx = ctx_saved;
+        cbf = bench_best_of(reps, cache_build, &b, NULL);
+        fc = bench_best_of(reps + 2, forward_cached, &b, NULL);
+        cb = MV_MAX(cbf - fc, 0.0);
+    }
+    double ttr = 0, tta = 0, tf1 = 0;
     int bf16 = mv_get_matmul_precision() == MV_MATMUL_BF16;
     if (bf16) setenv("MV_TORCH_AUTOCAST", "bf16", 1); /* PyTorch's bf16: CPU autocast */
-    if (torch) run_torch(threads, B, reps, &ttr, &tf1);
+    if (torch) run_torch(threads, B, reps, &ttr, &tta, &tf1);
     printf("\n%-40s %12s %12s %8s\n", "", "millivid C", bf16 ? "PyTorch bf16" : "PyTorch", "C/torch");
-    printf("%-40s %12.0f %12.0f %7.2fx\n", "train tokens/s (batch 8 x 320, AdamW)", n / tr, ttr > 0 ? n / ttr : NAN,
-           ttr > 0 ? ttr / tr : NAN);
-    printf("%-40s %12.2f %12.2f\n", "train steps/s", 1 / tr, ttr > 0 ? 1 / ttr : NAN);
+    char label[64];
+    snprintf(label, sizeof label, "train tokens/s (batch %d x %d, Muon)", B, T_SEQ);
+    printf("%-40s %12.0f %12.0f %7.2fx\n", label, n / tr, ttr > 0 ? n / ttr : NAN, ttr > 0 ? ttr / tr : NAN);
+    snprintf(label, sizeof label, "train tokens/s (batch %d x %d, AdamW)", B, T_SEQ);
+    printf("%-40s %12.0f %12.0f %7.2fx\n", label, n / ta, tta > 0 ? n / tta : NAN, tta > 0 ? tta / ta : NAN);
+    printf("%-40s %5.0f/%4.0f/%4.0f %12s\n", "  Muon step: fwd/bwd/update ms", 1e3 * pm[0], 1e3 * pm[1], 1e3 * pm[2],
+           "-");
+    printf("%-40s %5.0f/%4.0f/%4.0f %12s\n", "  AdamW step: fwd/bwd/update ms", 1e3 * pa[0], 1e3 * pa[1],
+           1e3 * pa[2], "-");
+    printf("%-40s %6.0f/%5.0f %12s\n", "  train tokens per CPU-second Muon/AdamW", n / pm[3], n / pa[3], "-");
+    printf("%-40s %12.2f %12.2f\n", "train steps/s (Muon)", 1 / tr, ttr > 0 ? 1 / ttr : NAN);
     double fl_adaln, fl = train_flops_per_token(&m, T_SEQ, &fl_adaln);
-    printf("%-40s %12.1f %12.1f\n", "train GFLOP/s (matmul FLOPs, below)", fl * n / tr / 1e9,
+    printf("%-40s %12.1f %12.1f\n", "train GFLOP/s (Muon; matmul FLOPs, below)", fl * n / tr / 1e9,
            ttr > 0 ? fl * n / ttr / 1e9 : NAN);
     printf("%-40s %11.1f%% %11.1f%%\n", "fraction of the peak (--peak)", 100 * fl * n / tr / 1e9 / peak,
            ttr > 0 ? 100 * fl * n / ttr / 1e9 / peak : NAN);
+    double fl_ns = muon_flops_per_step(&m.params);
+    printf("%-40s %11.1f%% %11.1f%%\n", "  with Newton-Schulz FLOPs", 100 * (fl * n + fl_ns) / tr / 1e9 / peak,
+           ttr > 0 ? 100 * (fl * n + fl_ns) / ttr / 1e9 / peak : NAN);
     printf("%-40s %12.1f %12.1f %7.2fx\n", "training forward 320 tokens, ms", 1e3 * f1, tf1 > 0 ? 1e3 * tf1 : NAN,
            tf1 > 0 ? tf1 / f1 : NAN);
     printf("%-40s %12.1f %12.1f %7.2fx\n", "inference forward 320 tokens, ms", 1e3 * fi, tf1 > 0 ? 1e3 * tf1 : NAN,
@@ -315,7 +386,9 @@ int main(int argc, char **argv) {
     printf("%-40s %12.1f %12s\n", "  (build + cached forward, measured), ms", 1e3 * cbf, "-");
     printf("(PyTorch's forward is torch.no_grad(); C/torch > 1 means millivid is faster)\n");
     printf("training step: %.1f MFLOP per token in matmuls (adaLN once per distinct condition; %.1f with it per "
-           "token, as PyTorch runs it), peak %.0f GFLOP/s\n", fl / 1e6, fl_adaln / 1e6, peak);
+           "token, as PyTorch runs it), peak %.0f GFLOP/s; Muon's Newton-Schulz: %.1f GFLOP per step\n", fl / 1e6,
+           fl_adaln / 1e6, peak, fl_ns / 1e9);
+    if (train_only) goto done;
     print_methods(&cfg, frames);
     mv_schedule s;
     int cs0, nch, limit;
@@ -326,6 +399,7 @@ int main(int argc, char **argv) {
                calls * fc + steps * cb);
         mv_schedule_free(&s);
     }
+done:
     mv_dit_workspace_free(&b.ws);
     mv_dit_acts_free(&b.acts);
     mv_dit_acts_free(&b.acts1);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch side of bench/dit_bench.c: the video DiT twin (tools/dit_twin.py) at the mini shapes
-(D 256, depth 6, heads 4, C 16, 320 tokens per sample). Times one AdamW training step (forward,
-masked v loss, backward, update) at batch B and one forward of a single 320-token sequence; prints
+(D 256, depth 6, heads 4, C 16, 320 tokens per sample). Times one training step (forward, masked v
+loss, backward, update) with AdamW and with Muon (tools/muon_twin.py's Newton-Schulz in bf16 under
+autocast, as torch.optim.Muon runs it, else fp32; AdamW on the tensors Muon does not take) at batch B and one forward of a single 320-token sequence; prints
 "seconds name" lines (best of repeated calls).
 Usage: torch_dit.py THREADS BATCH REPS
 With MV_TORCH_AUTOCAST=bf16 in the environment (dit_bench --bf16) both run under CPU autocast to bf16,
@@ -13,6 +14,7 @@ import torch
 
 from torchbench import best, setup  # bench/torchbench.py, also puts tools/ on the path
 import dit_twin  # noqa: E402
+import muon_twin  # noqa: E402
 
 BATCH, REPS = setup(8, 3)
 
@@ -74,6 +76,31 @@ def train_step():
     opt.step()
 
 
+MUON = {k: p for k, p in P.items() if muon_twin.is_muon(k, p.shape)}
+MUON_MOM = {k: torch.zeros_like(p) for k, p in MUON.items()}
+muon_adam = torch.optim.AdamW([p for k, p in P.items() if k not in MUON], lr=1e-4, weight_decay=0.01)
+
+
+def train_step_muon():
+    for p in P.values():
+        if p.grad is not None:
+            p.grad.zero_()
+    k = TB
+    with precision():
+        v = dit_twin.uni_forward(P, CFG, k["x"], k["frame"], k["level"], k["row"], k["col"], k["t"], k["action"],
+                                 k["keep"], None)
+    loss = (((v.float() - target) ** 2) * mask).sum() / (mask.sum() * C)
+    loss.backward()
+    muon_adam.step()
+    lr, wd, ns = 1e-4, 0.01, torch.bfloat16 if AUTOCAST else torch.float32
+    with torch.no_grad():
+        for name, p in MUON.items():
+            MUON_MOM[name].lerp_(p.grad, 1 - 0.95)
+            x = muon_twin.newton_schulz(p.grad.lerp(MUON_MOM[name], 0.95), 5, ns)
+            p.mul_(1 - lr * wd)
+            p.add_(x, alpha=-lr * 0.2 * max(p.shape) ** 0.5)
+
+
 def forward1():
     with torch.no_grad(), precision():
         k = T1
@@ -81,5 +108,6 @@ def forward1():
                              k["keep"], None)
 
 
+print(best(train_step_muon, REPS)[0], "train_step_muon", flush=True)
 print(best(train_step, REPS)[0], "train_step", flush=True)
 print(best(forward1, REPS + 2)[0], "forward320", flush=True)

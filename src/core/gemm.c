@@ -189,7 +189,8 @@ enum { BMM_CACHE = 128 }; /* the block and attention shapes of a few token count
 
 typedef struct {
     int64_t b0, b1, M, N, K, sa[4], sb[4], sc[4];
-    int beta1, bias, nthr, ok;
+    float beta; /* C = A B + beta C (a sum post-op when nonzero) */
+    int bias, nthr, ok;
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c, bias_mem;
 } bmm_entry;
@@ -228,8 +229,8 @@ static void bmm_entry_make(bmm_entry *e) {
         dnnl_memory_desc_init_by_strides(&biasd, nd, dbias + o, dnnl_f32, sbias + o) ||
         dnnl_matmul_desc_init(&md, &ad, &bd, e->bias ? &biasd : NULL, &cd) || dnnl_primitive_attr_create(&attr))
         goto done;
-    if (e->beta1 && (dnnl_post_ops_create(&po) || dnnl_post_ops_append_sum(po, 1.0f) ||
-                     dnnl_primitive_attr_set_post_ops(attr, po)))
+    if (e->beta != 0.0f && (dnnl_post_ops_create(&po) || dnnl_post_ops_append_sum(po, e->beta) ||
+                            dnnl_primitive_attr_set_post_ops(attr, po)))
         goto done;
     if (dnnl_primitive_desc_create(&pd, &md, attr, t_engine, NULL) ||
         dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) || !impl)
@@ -252,7 +253,7 @@ static bmm_entry *bmm_lookup(const bmm_entry *key) {
     for (int i = 0; i < t_bcache_n; i++) {
         bmm_entry *e = &t_bcache[i];
         if (e->b0 == key->b0 && e->b1 == key->b1 && e->M == key->M && e->N == key->N && e->K == key->K &&
-            e->beta1 == key->beta1 && e->bias == key->bias &&
+            e->beta == key->beta && e->bias == key->bias &&
             e->nthr == key->nthr && !memcmp(e->sa, key->sa, sizeof e->sa) && !memcmp(e->sb, key->sb, sizeof e->sb) &&
             !memcmp(e->sc, key->sc, sizeof e->sc))
             return e;
@@ -275,14 +276,14 @@ static bmm_entry *bmm_lookup(const bmm_entry *key) {
  * probe: 1 = only say whether it is available, 2 = the same for the variant with a bias. */
 static int bmm_run(int64_t b0, int64_t b1, int64_t M, int64_t N, int64_t K, const uint16_t *A, const int64_t sa[4],
                    const uint16_t *B, const int64_t sb[4], const float *bias, float *C, const int64_t sc[4],
-                   int accumulate, int probe) {
+                   float beta, int probe) {
     if (b0 <= 0 || b1 <= 0 || M <= 0 || N <= 0) return 1;
     if (!t_engine && (dnnl_engine_create(&t_engine, dnnl_cpu, 0) ||
                       dnnl_stream_create(&t_stream, t_engine, dnnl_stream_default_flags))) {
         t_engine = NULL;
         return 0;
     }
-    bmm_entry key = {.b0 = b0, .b1 = b1, .M = M, .N = N, .K = K, .beta1 = accumulate != 0,
+    bmm_entry key = {.b0 = b0, .b1 = b1, .M = M, .N = N, .K = K, .beta = beta,
                      .bias = bias != NULL || probe == 2, .nthr = omp_get_max_threads()};
     memcpy(key.sa, sa, sizeof key.sa);
     memcpy(key.sb, sb, sizeof key.sb);
@@ -303,7 +304,13 @@ static int bmm_run(int64_t b0, int64_t b1, int64_t M, int64_t N, int64_t K, cons
 int mv_gemm_bf16_batched(int64_t b0, int64_t b1, int64_t M, int64_t N, int64_t K, const uint16_t *A,
                          const int64_t sa[4], const uint16_t *B, const int64_t sb[4], float *C, const int64_t sc[4],
                          int accumulate) {
-    return bmm_run(b0, b1, M, N, K, A, sa, B, sb, NULL, C, sc, accumulate, C == NULL);
+    return bmm_run(b0, b1, M, N, K, A, sa, B, sb, NULL, C, sc, accumulate ? 1.0f : 0.0f, C == NULL);
+}
+
+int mv_gemm_bf16_batched_beta(int64_t b0, int64_t b1, int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                              const int64_t sa[4], const uint16_t *B, const int64_t sb[4], float *C,
+                              const int64_t sc[4], float beta) {
+    return bmm_run(b0, b1, M, N, K, A, sa, B, sb, NULL, C, sc, beta, C == NULL);
 }
 
 int mv_gemm_bf16(int transA, int transB, int64_t M, int64_t N, int64_t K, const uint16_t *A, int64_t lda,
@@ -311,5 +318,6 @@ int mv_gemm_bf16(int transA, int transB, int64_t M, int64_t N, int64_t K, const 
     int64_t ra = (transA ? K : M) * lda, rb = (transB ? N : K) * ldb;
     int64_t sa[4] = {ra, ra, transA ? 1 : lda, transA ? lda : 1}, sb[4] = {rb, rb, transB ? 1 : ldb, transB ? ldb : 1},
             sc[4] = {M * ldc, M * ldc, ldc, 1};
-    return bmm_run(1, 1, M, N, K, A, sa, B, sb, bias, C, sc, accumulate, C == NULL ? (bias ? 2 : 1) : 0);
+    return bmm_run(1, 1, M, N, K, A, sa, B, sb, bias, C, sc, accumulate ? 1.0f : 0.0f,
+                   C == NULL ? (bias ? 2 : 1) : 0);
 }

@@ -37,6 +37,10 @@ void mv_gemm_mixed(int transA, int transB, int64_t M, int64_t N, int64_t K, floa
 int mv_gemm_bf16_batched(int64_t b0, int64_t b1, int64_t M, int64_t N, int64_t K, const uint16_t *A,
                          const int64_t sa[4], const uint16_t *B, const int64_t sb[4], float *C, const int64_t sc[4],
                          int accumulate);
+/* The same with C[i][j] = A[i][j] @ B[i][j] + beta * C[i][j] (beta 0: C is only written). */
+int mv_gemm_bf16_batched_beta(int64_t b0, int64_t b1, int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                              const int64_t sa[4], const uint16_t *B, const int64_t sb[4], float *C,
+                              const int64_t sc[4], float beta);
 /* The same for one product on bf16 operands (row-major, strides lda/ldb/ldc as stored, transposition as
  * in mv_sgemm): C[M,N] = op(A) @ op(B) (+ bias[N] on every row, bias may be NULL), or += with
  * accumulate = 1. Returns 0, touching nothing, when no optimised kernel exists; C NULL only asks

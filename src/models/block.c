@@ -312,8 +312,9 @@ void mv_mod_rows_backward(float *dx, float *dshift, float *dscale, const float *
     }
 }
 
-/* Row-map gate backward: dy = g[u] * dx (overwrites), dgate[u] += sum over the row's tokens dx * y. */
-static void gate_bwd_rows(float *dgate, float *dy, const float *dx, const float *g, const float *y,
+/* Row-map gate backward: dy = g[u] * dx (overwrites), dgate[u] += sum over the row's tokens dx * y;
+ * dyb (or NULL) gets bf16(dy). */
+static void gate_bwd_rows(float *dgate, float *dy, uint16_t *dyb, const float *dx, const float *g, const float *y,
                           const int *row_start, const int *row_tok, int U, int D) {
     int D6 = 6 * D;
 #pragma omp parallel for schedule(dynamic, 1)
@@ -328,6 +329,8 @@ static void gate_bwd_rows(float *dgate, float *dy, const float *dx, const float 
                 dg[d] += dr[d] * yr[d];
                 o[d] = gr[d] * dr[d];
             }
+            if (dyb)
+                for (int d = 0; d < D; d++) dyb[n * D + d] = mv_bf16_round(o[d]);
         }
     }
 }
@@ -353,9 +356,49 @@ static void mod_fwd(const mv_block *blk, const mv_block_acts *a, float *out, con
     }
 }
 
-/* x [N, D] += m[., chunk] * y */
-static void gate_fwd(const mv_block *blk, const mv_block_acts *a, float *x, const float *m, int chunk,
-                     const float *y, int B, int T) {
+/* The bf16 path's norm + modulation in one pass: ln [N, D] = LayerNorm(x) (no affine; mean, rstd [N]
+ * saved), outb [N, D] = bf16(ln * (1 + m[., chunk + 1]) + m[., chunk]) (bf16(ln) for a plain block).
+ * The same arithmetic as layernorm_forward followed by mod_fwd and a rounding pass. */
+static void ln_mod_bf16(const mv_block *blk, const mv_block_acts *a, float *ln, float *mean, float *rstd,
+                        uint16_t *outb, const float *x, int chunk, int B, int T) {
+    int D = blk->D, D6 = 6 * D;
+    const float *m0 = blk->adaln ? a->ada + (size_t)chunk * D : NULL;
+#pragma omp parallel for schedule(static)
+    for (long n = 0; n < (long)B * T; n++) {
+        const float *xr = x + (size_t)n * D;
+        float *y = ln + (size_t)n * D;
+        uint16_t *o = outb + (size_t)n * D;
+        float s = 0;
+#pragma omp simd reduction(+ : s)
+        for (int c = 0; c < D; c++) s += xr[c];
+        float mu = s / D, v = 0;
+#pragma omp simd reduction(+ : v)
+        for (int c = 0; c < D; c++) {
+            float d = xr[c] - mu;
+            v += d * d;
+        }
+        float r = 1.0f / sqrtf(v / D + LN_EPS);
+        mean[n] = mu, rstd[n] = r;
+        if (!m0) {
+            for (int c = 0; c < D; c++) {
+                y[c] = (xr[c] - mu) * r;
+                o[c] = mv_bf16_round(y[c]);
+            }
+            continue;
+        }
+        size_t row = a->uidx ? (size_t)a->uidx[n] : blk->cond_per_sample ? (size_t)(n / T) : (size_t)n;
+        const float *h = m0 + row * D6, *sc = h + D;
+        for (int c = 0; c < D; c++) {
+            float l = (xr[c] - mu) * r;
+            y[c] = l;
+            o[c] = mv_bf16_round(l * (1.0f + sc[c]) + h[c]);
+        }
+    }
+}
+
+/* x [N, D] += m[., chunk] * y; save [N, D] (or NULL) gets a copy of the result. */
+static void gate_fwd(const mv_block *blk, const mv_block_acts *a, float *x, float *save, const float *m,
+                     int chunk, const float *y, int B, int T) {
     int D = blk->D, D6 = 6 * D;
     const float *g = m + (size_t)chunk * D;
     if (a->uidx) {
@@ -364,11 +407,13 @@ static void gate_fwd(const mv_block *blk, const mv_block_acts *a, float *x, cons
             const float *gr = g + (size_t)a->uidx[n] * D6, *yr = y + n * D;
             float *xr = x + n * D;
             for (int d = 0; d < D; d++) xr[d] += gr[d] * yr[d];
+            if (save) memcpy(save + n * D, xr, (size_t)D * sizeof(float));
         }
         return;
     }
     if (!blk->cond_per_sample) {
         gate_residual_forward(x, g, y, D6, B * T, D);
+        if (save) memcpy(save, x, (size_t)B * T * D * sizeof(float));
         return;
     }
 #pragma omp parallel for schedule(static)
@@ -376,6 +421,7 @@ static void gate_fwd(const mv_block *blk, const mv_block_acts *a, float *x, cons
         const float *gr = g + (n / T) * D6, *yr = y + n * D;
         float *xr = x + n * D;
         for (int d = 0; d < D; d++) xr[d] += gr[d] * yr[d];
+        if (save) memcpy(save + n * D, xr, (size_t)D * sizeof(float));
     }
 }
 
@@ -562,13 +608,16 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
     if (direct) round_weights(blk, p, a);
     if (blk->adaln) adaln_forward(blk, p, a, c, B, T);
     if (save) memcpy(a->x_in, x, ND * sizeof(float));
-    /* attention branch */
-    layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, NULL, NULL, N, D, LN_EPS);
-    if (blk->adaln) mod_fwd(blk, a, a->mod1, a->ln1, a->ada, 0, B, T);
+    /* attention branch (the bf16 path keeps only the rounded modulated norm, qkv's matmul input) */
+    if (direct) {
+        ln_mod_bf16(blk, a, a->ln1, a->ln1_mean, a->ln1_rstd, a->mod1b, x, 0, B, T);
+    } else {
+        layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, NULL, NULL, N, D, LN_EPS);
+        if (blk->adaln) mod_fwd(blk, a, a->mod1, a->ln1, a->ada, 0, B, T);
+    }
     /* the q, k, v thirds of attn.qkv as three GEMMs on the row blocks of its weight and bias */
     const float *wqkv = mv_params_data(p, blk->qkv_w), *bqkv = mv_params_data(p, blk->qkv_b);
     float *qkv_out[3] = {a->q, a->k, a->v};
-    if (direct) mv_bf16_round_n(a->mod1b, a->mod1, ND);
     for (int j = 0; j < 3; j++) {
         if (direct)
             lin_fwd_bf16(qkv_out[j], a->mod1b, a->wb + j * D2, bqkv + (size_t)j * D, N, D, D);
@@ -586,16 +635,20 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
         linear_forward(a->att_proj, a->att, mv_params_data(p, blk->proj_w), mv_params_data(p, blk->proj_b), N, D,
                        D);
     }
-    if (blk->adaln)
-        gate_fwd(blk, a, x, a->ada, 2, a->att_proj, B, T);
-    else
+    if (blk->adaln) {
+        gate_fwd(blk, a, x, save ? a->x_mid : NULL, a->ada, 2, a->att_proj, B, T);
+    } else {
         residual_add(x, a->att_proj, ND);
-    if (save) memcpy(a->x_mid, x, ND * sizeof(float));
+        if (save) memcpy(a->x_mid, x, ND * sizeof(float));
+    }
     /* MLP branch */
-    layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, x, NULL, NULL, N, D, LN_EPS);
-    if (blk->adaln) mod_fwd(blk, a, a->mod2, a->ln2, a->ada, 3, B, T);
     if (direct) {
-        mv_bf16_round_n(a->mod2b, a->mod2, ND);
+        ln_mod_bf16(blk, a, a->ln2, a->ln2_mean, a->ln2_rstd, a->mod2b, x, 3, B, T);
+    } else {
+        layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, x, NULL, NULL, N, D, LN_EPS);
+        if (blk->adaln) mod_fwd(blk, a, a->mod2, a->ln2, a->ada, 3, B, T);
+    }
+    if (direct) {
         lin_fwd_bf16(a->h, a->mod2b, a->wb + 4 * D2, mv_params_data(p, blk->fc1_b), N, D, 4 * D);
         block_gelu_forward_bf16(a->hgb, a->h, ND * 4);
         lin_fwd_bf16(a->mlp_out, a->hgb, a->wb + 8 * D2, mv_params_data(p, blk->fc2_b), N, 4 * D, D);
@@ -606,7 +659,7 @@ static void block_forward_acts(const mv_block *blk, const mv_params *p, mv_block
                        4 * D, D);
     }
     if (blk->adaln)
-        gate_fwd(blk, a, x, a->ada, 5, a->mlp_out, B, T);
+        gate_fwd(blk, a, x, NULL, a->ada, 5, a->mlp_out, B, T);
     else
         residual_add(x, a->mlp_out, ND);
 }
@@ -649,21 +702,25 @@ static void adaln_backward(const mv_block *blk, mv_params *p, const mv_block_act
     if (dc) silu_backward(dc, dsilu, a->c_in, (size_t)rows * D);
 }
 
-/* d(x_out) -> d(branch output) through the (gated) residual; dy [N, D] is overwritten.
- * dgate: rows of dada (stride 6D; [B] rows per-sample, [N] per-token); g: the gate chunk of m. */
+/* d(x_out) -> d(branch output) through the (gated) residual; dy [N, D] is overwritten, and dyb [N, D]
+ * (or NULL) gets bf16(dy). dgate: rows of dada (stride 6D; [B] rows per-sample, [N] per-token); g: the
+ * gate chunk of m. */
 static void residual_branch_grad(const mv_block *blk, const mv_block_acts *a, float *dgate, float *dy,
-                                 const float *dx, const float *g, const float *y, int B, int T) {
+                                 uint16_t *dyb, const float *dx, const float *g, const float *y, int B, int T) {
     int D = blk->D, N = B * T;
+    if (blk->adaln && a->uidx) {
+        gate_bwd_rows(dgate, dy, dyb, dx, g, y, a->row_start, a->row_tok, a->U, D);
+        return;
+    }
     if (!blk->adaln) {
         memcpy(dy, dx, (size_t)N * D * sizeof(float));
-    } else if (a->uidx) {
-        gate_bwd_rows(dgate, dy, dx, g, y, a->row_start, a->row_tok, a->U, D);
     } else if (blk->cond_per_sample) {
         gate_bwd_ps(dgate, dy, dx, g, y, B, T, D);
     } else {
         memset(dy, 0, (size_t)N * D * sizeof(float));
         gate_residual_backward(dgate, dy, dx, g, y, 6 * D, N, D);
     }
+    if (dyb) mv_bf16_round_n(dyb, dy, (size_t)N * D);
 }
 
 /* Through the modulation (if any) and the affine-free LayerNorm, accumulating into dx.
@@ -706,9 +763,8 @@ void mv_block_backward_rows(const mv_block *blk, mv_params *p, const mv_block_ac
     size_t D2 = (size_t)D * D;
     if (blk->adaln) memset(dada, 0, cond_rows(blk, a, B, T) * 6 * D * sizeof(float));
     /* MLP branch: x_out = x_mid + gate_mlp * mlp_out */
-    residual_branch_grad(blk, a, dada + 5 * D, e1, dx, ada_chunk(a, 5, D), a->mlp_out, B, T);
+    residual_branch_grad(blk, a, dada + 5 * D, e1, direct ? e1b : NULL, dx, ada_chunk(a, 5, D), a->mlp_out, B, T);
     if (direct) {
-        mv_bf16_round_n(e1b, e1, ND);
         lin_bwd_bf16(big1, mv_params_grad(p, blk->fc2_w), mv_params_grad(p, blk->fc2_b), e1b, e1, a->hgb,
                      a->wb + 8 * D2, N, 4 * D, D);
         block_gelu_backward_bf16(big2, big2b, big1, a->h, ND * 4);
@@ -726,10 +782,9 @@ void mv_block_backward_rows(const mv_block *blk, mv_params *p, const mv_block_ac
     norm_backward(blk, a, dx, e3, dada + 3 * D, e2, a->ln2, ada_chunk(a, 4, D), a->x_mid, a->ln2_mean,
                   a->ln2_rstd, B, T);
     /* attention branch: x_mid = x_in + gate_msa * proj(attn(...)) */
-    residual_branch_grad(blk, a, dada + 2 * D, e1, dx, ada_chunk(a, 2, D), a->att_proj, B, T);
+    residual_branch_grad(blk, a, dada + 2 * D, e1, direct ? e1b : NULL, dx, ada_chunk(a, 2, D), a->att_proj, B, T);
     float *datt = e2, *dqn = big1, *dkn = big1 + ND, *dv = big1 + 2 * ND, *dq = big2, *dk = big2 + ND;
     if (direct) {
-        mv_bf16_round_n(e1b, e1, ND);
         lin_bwd_bf16(datt, mv_params_grad(p, blk->proj_w), mv_params_grad(p, blk->proj_b), e1b, e1, a->attb,
                      a->wb + 3 * D2, N, D, D);
     } else {

@@ -1,5 +1,6 @@
 /* AdamW (PyTorch semantics), Muon, the run's optimizer, warm-up learning rate, gradient clipping. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -120,6 +121,132 @@ void muon_update(float *w, const float *g, float *mom, int rows, int cols, float
     for (size_t i = 0; i < n; i++) w[i] = w[i] * decay - adj * X[i];
 }
 
+/* ---- Muon in bf16 on a group of same-shape tensors ----
+ * Work layout for a group of cnt tensors [rows, cols], n = rows * cols, m = min(rows, cols):
+ * X [cnt, n] fp32, S and SS [cnt, m, m] fp32, then bf16 Xb [cnt, n], Sb and Bb [cnt, m, m]. */
+
+static size_t group_work_floats(int cnt, int rows, int cols) {
+    size_t n = (size_t)rows * cols, m = (size_t)(rows < cols ? rows : cols), mm = m * m;
+    return (size_t)cnt * (n + 2 * mm) + ((size_t)cnt * (n + 2 * mm) + 1) / 2 + 16;
+}
+
+/* out[i] = bf16(x[i]) for n values. */
+static void round_bf16(uint16_t *out, const float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = mv_bf16_round(x[i]);
+}
+
+/* Whether the group's three products have optimised bf16 kernels (and every dimension >= 32, the
+ * same rule as mv_gemm_mixed, so a tensor takes bf16 exactly when muon_update would). */
+static int group_bf16_ok(const mv_muon_group *g) {
+    int rows = g->rows, cols = g->cols, wide = rows <= cols, m = wide ? rows : cols;
+    int64_t n = (int64_t)rows * cols, mm = (int64_t)m * m, cnt = g->count;
+    if (mv_get_matmul_precision() != MV_MATMUL_BF16 || rows < 32 || cols < 32) return 0;
+    int64_t sq[4] = {mm, mm, m, 1}, sqt[4] = {mm, mm, 1, m}, sx[4] = {n, n, wide ? cols : m, 1},
+            sxt[4] = {n, n, 1, wide ? cols : m};
+    if (wide)
+        return mv_gemm_bf16_batched_beta(cnt, 1, m, m, cols, NULL, sx, NULL, sxt, NULL, sq, 0.0f) &&
+               mv_gemm_bf16_batched_beta(cnt, 1, m, m, m, NULL, sq, NULL, sq, NULL, sq, 0.0f) &&
+               mv_gemm_bf16_batched_beta(cnt, 1, m, cols, m, NULL, sq, NULL, sx, NULL, sx, 3.4445f);
+    return mv_gemm_bf16_batched_beta(cnt, 1, m, m, rows, NULL, sxt, NULL, sx, NULL, sq, 0.0f) &&
+           mv_gemm_bf16_batched_beta(cnt, 1, m, m, m, NULL, sq, NULL, sq, NULL, sq, 0.0f) &&
+           mv_gemm_bf16_batched_beta(cnt, 1, rows, m, m, NULL, sx, NULL, sqt, NULL, sx, 3.4445f);
+}
+
+/* muon_update on every tensor of g at once, the products on bf16 operands with fp32 sums: per
+ * iteration S = X X^T (X^T X when tall), SS = S S, B = b S + c SS, X = a X + B X (X B^T when tall),
+ * the last product accumulating into X through oneDNN's scaled sum. */
+static void muon_group_bf16(const mv_optimizer *o, mv_params *p, const mv_muon_group *g, float lr,
+                            float weight_decay) {
+    const float a = 3.4445f, b = -4.7750f, c = 2.0315f, mu = o->momentum;
+    int rows = g->rows, cols = g->cols, cnt = g->count, wide = rows <= cols, m = wide ? rows : cols;
+    size_t n = (size_t)rows * cols, mm = (size_t)m * m, N = (size_t)cnt * n, NM = (size_t)cnt * mm;
+    float *X = o->work, *S = X + N, *SS = S + NM;
+    uint16_t *Xb = (uint16_t *)(SS + NM), *Sb = Xb + N, *Bb = Sb + NM;
+    /* Nesterov momentum (torch's lerp form, as muon_update) and each tensor's Frobenius norm */
+    for (int j = 0; j < cnt; j++) {
+        const mv_param_info *t = &p->info[g->tensors[j]];
+        float *mom = p->m + t->offset, *xj = X + (size_t)j * n;
+        const float *gr = p->grad + t->offset;
+        double sq = 0;
+#pragma omp parallel for schedule(static) reduction(+ : sq) if (n >= NN_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float mi = mom[i] + (1.0f - mu) * (gr[i] - mom[i]);
+            mom[i] = mi;
+            float u = mi - (mi - gr[i]) * (1.0f - mu);
+            xj[i] = u;
+            sq += (double)u * u;
+        }
+        float norm = (float)sqrt(sq), inv = 1.0f / (norm > 1e-7f ? norm : 1e-7f);
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            xj[i] *= inv;
+            Xb[(size_t)j * n + i] = mv_bf16_round(xj[i]);
+        }
+    }
+    int64_t sq[4] = {(int64_t)mm, (int64_t)mm, m, 1}, sqt[4] = {(int64_t)mm, (int64_t)mm, 1, m};
+    int64_t sx[4] = {(int64_t)n, (int64_t)n, wide ? cols : m, 1}, sxt[4] = {(int64_t)n, (int64_t)n, 1, wide ? cols : m};
+    for (int it = 0; it < o->ns_steps; it++) {
+        if (wide) /* S = X X^T, X [m, cols] */
+            MV_ASSERT(mv_gemm_bf16_batched_beta(cnt, 1, m, m, cols, Xb, sx, Xb, sxt, S, sq, 0.0f));
+        else      /* S = X^T X, X [rows, m] */
+            MV_ASSERT(mv_gemm_bf16_batched_beta(cnt, 1, m, m, rows, Xb, sxt, Xb, sx, S, sq, 0.0f));
+        round_bf16(Sb, S, NM);
+        MV_ASSERT(mv_gemm_bf16_batched_beta(cnt, 1, m, m, m, Sb, sq, Sb, sq, SS, sq, 0.0f));
+#pragma omp parallel for schedule(static) if (NM >= NN_PAR_MIN)
+        for (size_t i = 0; i < NM; i++) Bb[i] = mv_bf16_round(b * S[i] + c * SS[i]);
+        if (wide) /* X = a X + B X */
+            MV_ASSERT(mv_gemm_bf16_batched_beta(cnt, 1, m, cols, m, Bb, sq, Xb, sx, X, sx, a));
+        else      /* X = a X + X B^T: the transposed problem's update, transposed back */
+            MV_ASSERT(mv_gemm_bf16_batched_beta(cnt, 1, rows, m, m, Xb, sx, Bb, sqt, X, sx, a));
+        if (it + 1 < o->ns_steps) round_bf16(Xb, X, N);
+    }
+    /* match_rms_adamw, as muon_update */
+    float adj = lr * 0.2f * sqrtf((float)(rows > cols ? rows : cols)), decay = 1.0f - lr * weight_decay;
+    for (int j = 0; j < cnt; j++) {
+        float *w = p->data + p->info[g->tensors[j]].offset;
+        const float *xj = X + (size_t)j * n;
+#pragma omp parallel for schedule(static) if (n >= NN_PAR_MIN)
+        for (size_t i = 0; i < n; i++) w[i] = w[i] * decay - adj * xj[i];
+    }
+}
+
+/* The Muon tensors of p grouped by shape (first-seen order) into o->groups. */
+static mv_status muon_groups_make(mv_optimizer *o, const mv_params *p) {
+    int nm = 0;
+    for (int i = 0; i < p->count; i++) nm += mv_optim_is_muon_tensor(&p->info[i]);
+    if (!nm) return MV_OK;
+    o->groups = calloc((size_t)nm, sizeof *o->groups);
+    o->group_tensors = malloc((size_t)nm * sizeof(int));
+    if (!o->groups || !o->group_tensors) return mv_fail(MV_ERR_NOMEM, "optimizer: out of memory");
+    int used = 0;
+    for (int i = 0; i < p->count; i++) {
+        const mv_param_info *t = &p->info[i];
+        if (!mv_optim_is_muon_tensor(t)) continue;
+        int r = (int)t->shape[0], c = (int)t->shape[1], k = 0;
+        while (k < o->ngroups && !(o->groups[k].rows == r && o->groups[k].cols == c)) k++;
+        if (k == o->ngroups) o->groups[o->ngroups++] = (mv_muon_group){r, c, 0, NULL};
+        o->groups[k].count++;
+    }
+    for (int k = 0; k < o->ngroups; k++) {
+        o->groups[k].tensors = o->group_tensors + used;
+        used += o->groups[k].count;
+        o->groups[k].count = 0;
+    }
+    for (int i = 0; i < p->count; i++) {
+        const mv_param_info *t = &p->info[i];
+        if (!mv_optim_is_muon_tensor(t)) continue;
+        for (int k = 0; k < o->ngroups; k++) {
+            mv_muon_group *g = &o->groups[k];
+            if (g->rows == t->shape[0] && g->cols == t->shape[1]) {
+                g->tensors[g->count++] = i;
+                break;
+            }
+        }
+    }
+    return MV_OK;
+}
+
 mv_status mv_optimizer_init(mv_optimizer *o, const mv_params *p, mv_optim_kind kind) {
     memset(o, 0, sizeof *o);
     o->kind = kind;
@@ -127,20 +254,32 @@ mv_status mv_optimizer_init(mv_optimizer *o, const mv_params *p, mv_optim_kind k
     o->momentum = 0.95f, o->ns_steps = 5;
     if (!p->grad || !p->m || !p->v) return mv_fail(MV_ERR_ARG, "optimizer: parameters have no training state");
     if (kind != MV_OPTIM_MUON) return MV_OK;
+    mv_status s = muon_groups_make(o, p);
+    if (s) {
+        mv_optimizer_free(o);
+        return s;
+    }
     size_t need = 0;
-    for (int i = 0; i < p->count; i++)
-        if (mv_optim_is_muon_tensor(&p->info[i])) {
-            size_t w = muon_work_floats((int)p->info[i].shape[0], (int)p->info[i].shape[1]);
-            if (w > need) need = w;
-        }
-    if (need && !(o->work = mv_alloc(need * sizeof(float))))
+    for (int k = 0; k < o->ngroups; k++) {
+        const mv_muon_group *g = &o->groups[k];
+        size_t w = muon_work_floats(g->rows, g->cols), wg = group_work_floats(g->count, g->rows, g->cols);
+        need = MV_MAX(need, MV_MAX(w, wg));
+    }
+    if (need && !(o->work = mv_alloc(need * sizeof(float)))) {
+        mv_optimizer_free(o);
         return mv_fail(MV_ERR_NOMEM, "optimizer: out of memory for Muon scratch (%zu MB)", need * 4 >> 20);
+    }
     return MV_OK;
 }
 
 void mv_optimizer_free(mv_optimizer *o) {
     mv_free(o->work);
+    free(o->groups);
+    free(o->group_tensors);
     o->work = NULL;
+    o->groups = NULL;
+    o->group_tensors = NULL;
+    o->ngroups = 0;
 }
 
 void mv_optimizer_step(mv_optimizer *o, mv_params *p, float lr, float weight_decay, long step) {
@@ -151,11 +290,20 @@ void mv_optimizer_step(mv_optimizer *o, mv_params *p, float lr, float weight_dec
     for (int i = 0; i < p->count; i++) {
         const mv_param_info *t = &p->info[i];
         size_t off = t->offset;
-        if (mv_optim_is_muon_tensor(t))
-            muon_update(p->data + off, p->grad + off, p->m + off, (int)t->shape[0], (int)t->shape[1], lr,
-                        o->momentum, o->ns_steps, weight_decay, o->work);
-        else
+        if (!mv_optim_is_muon_tensor(t))
             adamw_update(p->data + off, p->grad + off, p->m + off, p->v + off, t->numel, lr, o->beta1, o->beta2,
                          o->eps, weight_decay, step);
+    }
+    for (int k = 0; k < o->ngroups; k++) {
+        const mv_muon_group *g = &o->groups[k];
+        if (group_bf16_ok(g)) {
+            muon_group_bf16(o, p, g, lr, weight_decay);
+            continue;
+        }
+        for (int j = 0; j < g->count; j++) {
+            const mv_param_info *t = &p->info[g->tensors[j]];
+            muon_update(p->data + t->offset, p->grad + t->offset, p->m + t->offset, g->rows, g->cols, lr,
+                        o->momentum, o->ns_steps, weight_decay, o->work);
+        }
     }
 }

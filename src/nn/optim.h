@@ -10,9 +10,10 @@
  * State lives in the arena's moment buffers, so checkpoints need no new layout: a Muon tensor keeps
  * its momentum buffer in params->m (params->v stays zero); an AdamW tensor keeps exp_avg / exp_avg_sq.
  *
- * Newton-Schulz runs its three matrix products per iteration through mv_gemm_mixed, i.e. with bf16
- * operands and fp32 sums when training with --bf16 (the official code runs it in bf16), in fp32
- * otherwise. */
+ * Newton-Schulz runs its three matrix products per iteration with bf16 operands and fp32 sums when
+ * training with --bf16 (the official code runs it in bf16), in fp32 otherwise. In bf16 the tensors of
+ * one shape (the same layer of every block) go through each product as one batched oneDNN matmul; X
+ * and the sums stay fp32, only the operands are rounded, exactly as in muon_update. */
 #ifndef MV_NN_OPTIM_H
 #define MV_NN_OPTIM_H
 #include <stddef.h>
@@ -28,12 +29,21 @@ mv_status mv_optim_from_string(const char *s, mv_optim_kind *out); /* error name
  * (names ending in "embedding.weight" are lookup tables, which the official code gives to AdamW). */
 int mv_optim_is_muon_tensor(const mv_param_info *info);
 
+/* Muon tensors of one shape, orthogonalised together (one batched product per Newton-Schulz step). */
+typedef struct {
+    int rows, cols, count;
+    int *tensors; /* [count] indices into the arena's tensors */
+} mv_muon_group;
+
 typedef struct {
     mv_optim_kind kind;
     float beta1, beta2, eps; /* AdamW */
     float momentum;          /* Muon */
     int ns_steps;
-    float *work;             /* Newton-Schulz scratch, sized for the largest Muon tensor */
+    float *work;             /* Newton-Schulz scratch: the largest tensor (fp32) or group (bf16) */
+    mv_muon_group *groups;   /* the Muon tensors by shape */
+    int ngroups;
+    int *group_tensors;      /* storage of the groups' index lists */
 } mv_optimizer;
 
 /* Sizes the scratch for p (which must have grad, m and v). */
