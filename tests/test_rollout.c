@@ -286,8 +286,67 @@ static void test_bad(void) {
     mv_schedule_free(&sf);
 }
 
+/* Oracle levels: known frames are copied, unknown ones (past oracle_last) sampled; with every level an
+ * oracle level the generated frames are the ground truth and no model call is made. */
+typedef struct {
+    sink *k;
+    int last; /* the oracle knows frames <= last */
+} oracle_user;
+
+static int oracle_fn(void *user, int frame, int level, float *dst) {
+    oracle_user *o = user;
+    if (frame > o->last) return 0;
+    int g = o->k->grid0 >> level;
+    for (int i = 0; i < g * g; i++)
+        for (int c = 0; c < o->k->C; c++) dst[i * o->k->C + c] = gt_value(frame, level, i, c);
+    return 1;
+}
+
+static void test_oracle(void) {
+    mv_config cfg = small_config(0);
+    mv_schedule s;
+    CHECK(mv_schedule_build(&s, MV_METHOD_MILLIVID, &cfg) == MV_OK, "schedule: %s", mv_last_error());
+    mv_dit m;
+    random_model(&m, &cfg, MV_DIT_UNIVERSAL, 11);
+    int context = 90, frames = 90 + 64 + 5, T0 = m.grid0 * m.grid0;
+    int *act = make_actions(frames);
+    sink k = {0};
+    oracle_user o = {&k, 1 << 30};
+    mv_rollout_params p;
+    mv_rollout_params_init(&p);
+    p.context = context, p.frames = frames, p.sample_steps = 2, p.seed = 5, p.actions = act;
+    p.context_fn = ctx_fn, p.context_user = &k, p.frame_fn = frame_fn, p.frame_user = &k;
+    p.oracle_fn = oracle_fn, p.oracle_user = &o, p.oracle_levels = (1u << s.levels) - 1;
+    k.C = m.C, k.grid0 = m.grid0, k.context = context, k.frames = frames, k.next = context;
+    k.out = calloc((size_t)frames * T0 * m.C, 4);
+    mv_rollout_stats st;
+    CHECK(mv_rollout_run(&m, &s, &p, &st) == MV_OK, "oracle rollout: %s", mv_last_error());
+    CHECK(st.dit_calls == 0 && st.oracle_steps == st.steps, "every level an oracle: %ld calls, %ld of %ld oracle steps",
+          st.dit_calls, st.oracle_steps, st.steps);
+    int same = 1;
+    for (int f = context; f < frames; f++)
+        for (int i = 0; i < T0; i++)
+            for (int c = 0; c < m.C; c++) same &= k.out[((size_t)f * T0 + i) * m.C + c] == gt_value(f, 0, i, c);
+    CHECK(same, "every level an oracle: the generated frames are the ground truth");
+    /* coarse levels only, and the oracle stops knowing frames after context + 8: the level-0 steps and
+     * the steps with a DENOISED frame past that are sampled */
+    o.last = context + 8;
+    p.oracle_levels = (1u << s.levels) - 2;
+    k.next = context;
+    CHECK(mv_rollout_run(&m, &s, &p, &st) == MV_OK, "oracle rollout: %s", mv_last_error());
+    long l0 = 0;
+    for (int i = 0; i < s.nsteps; i++) l0 += s.steps[i].target_level == 0;
+    CHECK(st.oracle_steps > 0 && st.oracle_steps < st.steps - st.chunks * l0, "partial oracle: %ld oracle steps of %ld",
+          st.oracle_steps, st.steps);
+    CHECK(st.dit_calls == (st.steps - st.oracle_steps) * 2, "partial oracle: %ld calls", st.dit_calls);
+    free(act), free(k.out);
+    mv_dit_free(&m);
+    mv_schedule_free(&s);
+}
+
 int main(void) {
     mv_set_threads(2);
+    test_oracle();
     test_method(MV_METHOD_MILLIVID, 90, 90 + 64 + 5, 2, 1.0f); /* 2 chunks, the last one padded */
     test_method(MV_METHOD_FULLRES, 10, 21, 3, 2.0f);           /* guidance: two calls per step */
     test_method(MV_METHOD_FRAMEPACK, 90, 95, 2, 1.0f);

@@ -24,6 +24,7 @@ static int parse_opts(int argc, char **argv, mv_probe_params *p, int *threads, i
     mv_probe_params_init(p);
     cli_list dits = {.n = 0};
     int seed = 0;
+    const char *oracle = NULL;
     const cli_option opts[] = {
         CLI_OPT_STRING("--ae", "FILE", &p->ae_path, "autoencoder checkpoint (millivid train-ae)", .required = 1),
         CLI_OPT_LIST("--dit", "FILE", &dits, "a video DiT checkpoint (repeat for several; method from its metadata)",
@@ -41,6 +42,9 @@ static int parse_opts(int argc, char **argv, mv_probe_params *p, int *threads, i
         CLI_OPT_INT("--threads", "T", threads, 0, 1024, "OpenMP / GEMM threads [all cores]"),
         CLI_OPT_FLAG("--bf16", bf16, "linear layers with bf16 operands (faster; fp32 is the reference)"),
         CLI_OPT_FLAG("--quiet", &p->quiet, "no progress bar"),
+        CLI_OPT_STRING("--oracle-levels", "L,L", &oracle,
+                       "diagnostic: steps at these levels copy the ground truth instead of generating it (e.g. "
+                       "1,2,3: MilliVid's fine frames from true coarse levels)"),
     };
     int rc = cli_parse(argc, argv, &probe_cmd, opts, MV_ARRAY_LEN(opts));
     if (rc) return rc;
@@ -51,6 +55,17 @@ static int parse_opts(int argc, char **argv, mv_probe_params *p, int *threads, i
     for (int i = 0; i < dits.n; i++) p->dit_paths[i] = dits.item[i];
     p->n_dits = dits.n;
     p->seed = (uint64_t)seed;
+    for (const char *c = oracle; c && *c;) {
+        char *end;
+        long l = strtol(c, &end, 10);
+        if (end == c || l < 0 || l >= MV_MAX_LEVELS || (*end && *end != ',')) {
+            mv_fail(MV_ERR_ARG, "--oracle-levels: expected level numbers 0..%d separated by commas, got '%s'",
+                    MV_MAX_LEVELS - 1, oracle);
+            return 2;
+        }
+        p->oracle_levels |= 1u << l;
+        c = *end ? end + 1 : end;
+    }
     return 0;
 }
 

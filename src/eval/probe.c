@@ -465,6 +465,15 @@ static mv_status context_cb(void *user, int frame, int level, float *dst) {
     return MV_OK;
 }
 
+static int oracle_cb(void *user, int frame, int level, float *dst) {
+    pr_run *r = user;
+    const mv_ae *ae = &r->ae;
+    if (frame < r->lat_lo || frame >= r->lat_hi || level < 0 || level >= ae->L) return 0;
+    memcpy(dst, r->lat + ((size_t)frame * ae->T + ae->offset[level]) * ae->C,
+           (size_t)ae->tokens[level] * ae->C * sizeof(float));
+    return 1;
+}
+
 static mv_status frame_cb(void *user, int frame, const float *level0) {
     pr_run *r = user;
     const mv_ae *ae = &r->ae;
@@ -488,6 +497,7 @@ static mv_status rollout_at(pr_run *r, pr_method *m, const mv_schedule *s, int v
     rp.seed = r->p->seed ^ (0x9E3779B97F4A7C15ull * ((uint64_t)v * 1000003u + (uint64_t)f + 1));
     rp.actions = r->actions;
     rp.context_fn = context_cb, rp.context_user = r, rp.frame_fn = frame_cb, rp.frame_user = r;
+    rp.oracle_levels = r->p->oracle_levels, rp.oracle_fn = oracle_cb, rp.oracle_user = r;
     r->gen_first = f, r->gen_n = 0, r->gen_cap = n;
     mv_rollout_stats st;
     mv_status status = mv_rollout_run(&m->dit, s, &rp, &st);
@@ -569,6 +579,7 @@ static mv_status compute_all(pr_run *r) {
             if (r->q_video[i] == v) lo = MV_MIN(lo, r->q_frame[i] - r->max_S), hi = MV_MAX(hi, r->q_frame[i] + 1);
         if (hi == 0) continue;
         for (int t = 0; t < r->T; t++) r->actions[t] = (int)lrintf(mv_dataset_action(&r->d, v, t)[0]);
+        if (r->p->oracle_levels) hi = r->T; /* the oracle's ground truth reaches as far as the video */
         encode_frames(r, v, MV_MAX(lo, 0), hi);
         bounds_of_video(r, v);
         MV_TRY(methods_of_video(r, v));
@@ -656,6 +667,13 @@ static char *result_json(const pr_run *r, const mv_probe_result *res, double *wo
     cJSON_AddStringToObject(st, "sample_steps_note", "the probe samples with 10 steps by default for speed; the "
                             "checkpoints' own default (sample.steps) is 20, so absolute numbers differ from eval");
     cJSON_AddNumberToObject(st, "seed", (double)p->seed);
+    if (p->oracle_levels) {
+        cJSON *ol = cJSON_AddArrayToObject(st, "oracle_levels");
+        for (int l = 0; l < MV_MAX_LEVELS; l++)
+            if (p->oracle_levels >> l & 1u) cJSON_AddItemToArray(ol, cJSON_CreateNumber(l));
+        cJSON_AddStringToObject(st, "oracle_note", "diagnostic: the DENOISED cells of steps at these levels were "
+                                "copied from the ground-truth latents instead of generated");
+    }
     cJSON_AddNumberToObject(st, "min_points", p->min_points);
     cJSON_AddNumberToObject(st, "reach", r->rule.reach);
     cJSON_AddNumberToObject(st, "min_gap", r->rule.min_gap);

@@ -116,6 +116,7 @@ typedef struct {
     mv_revisit_params revisit; /* wrap_blocks < 0: "world_width" from the data set's index.json */
     int min_gap, hold_frames;  /* 32, 4 (see mv_probe_rule) */
     int quiet;        /* no progress bar */
+    unsigned oracle_levels; /* diagnostic: bit l set = level-l steps copy the ground truth (mv_rollout_params) */
 } mv_probe_params;
 
 void mv_probe_params_init(mv_probe_params *p);

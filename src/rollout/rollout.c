@@ -37,7 +37,7 @@ typedef struct {
     const mv_rollout_params *p;
     store st;
     int limit, use_cache;
-    long calls, tokens_done;
+    long calls, tokens_done, oracle_steps;
     /* step buffers, [Tmax, *] */
     int Tmax;
     float *xhat, *eps;
@@ -110,12 +110,39 @@ static mv_status denoise_framepack(void *ctx, const float *x_t, const float *t, 
 
 /* ---------------------------------------------------------------- steps */
 
+/* Fills the DENOISED cells of a step from the oracle when its target level is an oracle level and the
+ * oracle knows every cell; returns 1 when it did (the step is then done), 0 otherwise. */
+static int oracle_step(roll *r, int ncell) {
+    const mv_rollout_params *p = r->p;
+    int C = r->st.C, n = 0, level = -1;
+    for (int ci = 0; ci < ncell; ci++)
+        if (r->cells[ci].role == MV_ROLE_DENOISED) level = r->cells[ci].level;
+    if (!p->oracle_fn || level < 0 || !(p->oracle_levels >> level & 1u)) return 0;
+    for (int ci = 0; ci < ncell; ci++) { /* into the step buffer first: all or nothing */
+        const mv_cell *cell = &r->cells[ci];
+        if (cell->role != MV_ROLE_DENOISED) continue;
+        if (!p->oracle_fn(p->oracle_user, cell->frame, cell->level, r->xhat + (size_t)n * C)) return 0;
+        n += r->st.tokens[cell->level];
+    }
+    n = 0;
+    for (int ci = 0; ci < ncell; ci++) {
+        const mv_cell *cell = &r->cells[ci];
+        if (cell->role != MV_ROLE_DENOISED) continue;
+        int tl = r->st.tokens[cell->level];
+        memcpy(store_lat(&r->st, cell->frame, cell->level), r->xhat + (size_t)n * C, (size_t)tl * C * sizeof(float));
+        n += tl;
+    }
+    r->oracle_steps++;
+    return 1;
+}
+
 /* One universal-model step (MilliVid / fullres): gather, sample, write back. */
 static mv_status step_universal(roll *r, int k, int cs, long gstep) {
     const mv_schedule *s = r->s;
     int C = r->st.C, ntok, n = 0;
     int ncell = mv_step_cells(s, k, cs, r->cells, &ntok, NULL);
     MV_ASSERT(ntok <= r->Tmax);
+    if (r->p->oracle_levels && oracle_step(r, ncell)) return MV_OK;
     for (int ci = 0; ci < ncell; ci++) {
         const mv_cell *cell = &r->cells[ci];
         int l = cell->level, g = r->model->grid0 >> l, tl = g * g;
@@ -284,6 +311,7 @@ mv_status mv_rollout_run(const mv_dit *model, const mv_schedule *s, const mv_rol
                              (r.st.eps ? r.st.N * (size_t)r.st.tokens[0] * r.st.C * sizeof(float) : 0);
         stats->dit_bytes = r.dit.bytes;
         stats->dit_cache_builds = r.dit.builds;
+        stats->oracle_steps = r.oracle_steps;
         stats->seconds = mv_now() - t0;
     }
     roll_free(&r);

@@ -33,6 +33,8 @@ typedef void (*mv_rollout_progress_fn)(void *user, long done, long total);
  * frame's level-0 tokens and expands them over its own token layout, mv_dit_fp_layout); level, row,
  * col and context are NULL; x_t [F, T0, C]. */
 typedef void (*mv_rollout_call_fn)(void *user, const mv_dit_tokens *tk, const float *x_t);
+/* Ground-truth latents of any frame at `level` into dst [T_l, C]: 1 when filled, 0 when not known. */
+typedef int (*mv_rollout_oracle_fn)(void *user, int frame, int level, float *dst);
 
 typedef struct {
     int context;        /* first generated frame (frames [0, context) are given) */
@@ -50,6 +52,13 @@ typedef struct {
     void *progress_user;
     mv_rollout_call_fn call_fn; /* may be NULL: sees every model evaluation (tests, diagnostics) */
     void *call_user;
+    /* Diagnostics (universal models): a step whose target level has its bit set in oracle_levels takes
+     * the ground truth of its DENOISED cells from oracle_fn instead of sampling them, when oracle_fn has
+     * every one of them (else the step is sampled as usual). It separates what a level's own prediction
+     * costs from what the coarser levels it is conditioned on cost. */
+    unsigned oracle_levels;
+    mv_rollout_oracle_fn oracle_fn;
+    void *oracle_user;
 } mv_rollout_params;
 
 typedef struct {
@@ -63,6 +72,7 @@ typedef struct {
     double seconds;
     size_t dit_bytes;    /* the model's inference workspace, allocated once per rollout */
     long dit_cache_builds; /* context key/value caches computed (dit.context_cache models) */
+    long oracle_steps;     /* steps filled from oracle_fn instead of sampled */
 } mv_rollout_stats;
 
 void mv_rollout_params_init(mv_rollout_params *p); /* use_cache 1, guidance 1, sample_steps 20 */
