@@ -69,7 +69,4 @@ typedef struct {
  * schedule needs, checkpoints of an unknown kind or built on another autoencoder, or an output folder of
  * another configuration; every one of them before anything is written. */
 mv_status mv_eval_run(const mv_eval_params *p, mv_eval_result *res);
-
-/* FNV-1a 64 over the bytes of a file, as 16 hex digits. */
-mv_status mv_file_hash(const char *path, char out[17]);
 #endif
