@@ -115,7 +115,8 @@ typedef struct {
 } mv_generate_stats;
 
 /* Encodes the context frames, rolls the video out and hands every generated frame to frame_fn.
- * stats may be NULL. The same inputs give the same bytes as `millivid generate` and `millivid eval`. */
+ * stats may be NULL. The same inputs give the same bytes as `millivid generate` at the same thread count,
+ * and as `millivid eval` (which computes every video on one thread) after mv_set_threads(1). */
 mv_status mv_generate(mv_generator *g, const mv_generate_params *p, mv_generate_stats *stats);
 
 #ifdef __cplusplus

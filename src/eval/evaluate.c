@@ -343,30 +343,29 @@ static mv_status cache_save(ev_run *r, int mi, int v, const uint8_t *gen) {
 
 /* ---------------------------------------------------------------- computing one video */
 
-/* One worker's state: the latents of the video it works on and the frames of its current entry. */
-typedef struct {
-    ev_run *r;
-    mv_gen_work *work;
-    int v;
-    float *lat;     /* [T, T_pyr, C] latents of video v */
-    uint8_t *gen;   /* [G, H, H, 3] generated frames of the current entry */
-} ev_video;
-
-/* Progress over all workers: frames done of all frames to compute. */
+/* Progress over all workers: frames done of all frames to compute (updated under a critical section). */
 typedef struct {
     mv_progress prog;
     long done, total;
     int quiet;
 } ev_progress;
 
-static ev_progress *g_ev_progress; /* set only while compute_all runs; updated under a critical section */
+/* One worker's state: the latents of the video it works on and the frames of its current entry. */
+typedef struct {
+    ev_run *r;
+    ev_progress *pg;
+    mv_gen_work *work;
+    int v;          /* the video whose latents lat holds (-1: none) */
+    float *lat;     /* [T, T_pyr, C] latents of video v */
+    uint8_t *gen;   /* [G, H, H, 3] generated frames of the current entry */
+} ev_video;
 
 static mv_status frame_cb(void *user, int frame, const uint8_t *rgb) {
     ev_video *e = user;
     size_t px = (size_t)e->r->H * e->r->H * 3;
     MV_ASSERT(frame >= e->r->C && frame < e->r->T);
     memcpy(e->gen + (size_t)(frame - e->r->C) * px, rgb, px);
-    ev_progress *pg = g_ev_progress;
+    ev_progress *pg = e->pg;
 #pragma omp critical(ev_progress)
     {
         pg->done++;
@@ -442,10 +441,10 @@ static void hold_bound(ev_run *r) {
     }
 }
 
-static mv_status alloc_video(ev_video *e, ev_run *r) {
+static mv_status alloc_video(ev_video *e, ev_run *r, ev_progress *pg) {
     const mv_ae *ae = &r->ae.ae;
     memset(e, 0, sizeof *e);
-    e->r = r;
+    e->r = r, e->pg = pg, e->v = -1;
     MV_TRY(mv_gen_work_create(&e->work, ae));
     e->lat = mv_alloc((size_t)r->T * ae->T * ae->C * sizeof(float));
     e->gen = mv_alloc((size_t)r->G * ae->H * ae->H * 3);
@@ -487,7 +486,6 @@ static mv_status compute_all(ev_run *r) {
     if (r->cached) MV_INFO("cache: %d of %d (video, method) entries reused", r->cached, nent * r->V);
     mv_status s = MV_OK;
     if (nu == 0) goto done;
-    g_ev_progress = &pg;
     if (!pg.quiet) mv_progress_start(&pg.prog, "eval", pg.total, "frames");
     int workers = MV_MAX(1, MV_MIN(mv_get_threads(), nu));
     char err[1024] = ""; /* the first failure's message (messages are per thread) */
@@ -497,8 +495,7 @@ static mv_status compute_all(ev_run *r) {
     {
         omp_set_num_threads(1); /* this worker's model calls and OpenMP loops: one thread */
         ev_video e;
-        mv_status ws = alloc_video(&e, r);
-        e.v = -1;
+        mv_status ws = alloc_video(&e, r, &pg);
 #pragma omp for schedule(dynamic, 1)
         for (int i = 0; i < nu; i++) {
             mv_status failed;
@@ -515,7 +512,6 @@ static mv_status compute_all(ev_run *r) {
         free_video(&e);
     }
     omp_set_max_active_levels(max_levels);
-    g_ev_progress = NULL;
     if (s) {
         mv_fail(s, "%s", err);
         goto done;
