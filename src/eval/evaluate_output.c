@@ -176,11 +176,11 @@ static mv_status write_metrics_json(const ev_run *r, const ev_summary *sum, int 
     cJSON *j = cJSON_CreateObject();
     cJSON_AddItemToObject(j, "config", cJSON_Parse(r->config_json));
     cJSON_AddStringToObject(j, "ae", r->p->ae_path);
-    cJSON_AddStringToObject(j, "ae_file_hash", r->ae_file_hash);
-    cJSON_AddStringToObject(j, "ae_hash", r->ae_hash);
+    cJSON_AddStringToObject(j, "ae_file_hash", r->ae.file_hash);
+    cJSON_AddStringToObject(j, "ae_hash", r->ae.hash);
     cJSON *ck = cJSON_AddObjectToObject(j, "checkpoint_hashes");
-    for (int i = 0; i < r->nm; i++) cJSON_AddStringToObject(ck, r->m[i].path, r->m[i].file_hash);
-    cJSON_AddStringToObject(ck, r->p->ae_path, r->ae_file_hash);
+    for (int i = 0; i < r->nm; i++) cJSON_AddStringToObject(ck, r->m[i].path, r->m[i].model.file_hash);
+    cJSON_AddStringToObject(ck, r->p->ae_path, r->ae.file_hash);
     cJSON_AddNumberToObject(j, "videos", r->V);
     cJSON_AddNumberToObject(j, "context", r->C);
     cJSON_AddNumberToObject(j, "frames", r->T);
@@ -211,7 +211,7 @@ static mv_status write_metrics_json(const ev_run *r, const ev_summary *sum, int 
         const ev_summary *s = &sum[mi];
         cJSON *o = cJSON_AddObjectToObject(ms, r->m[mi].name);
         cJSON_AddBoolToObject(o, "is_bound", r->m[mi].is_bound);
-        cJSON_AddStringToObject(o, "kind", mi < r->nm ? mv_method_name(r->m[mi].method) : r->m[mi].name);
+        cJSON_AddStringToObject(o, "kind", mi < r->nm ? mv_method_name(r->m[mi].model.method) : r->m[mi].name);
         if (mi < r->nm) cJSON_AddStringToObject(o, "checkpoint", r->m[mi].path);
         if (mi < r->nm) cJSON_AddNumberToObject(o, "sample_steps", r->m[mi].steps);
         add_metric(o, "psnr", &s->psnr, r->V);
