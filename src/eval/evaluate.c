@@ -26,7 +26,7 @@ void mv_eval_params_init(mv_eval_params *p) {
 
 /* FNV-1a 64 over the evaluated part of video v: frames and actions [0, T). */
 static uint64_t video_hash(const mv_dataset *d, int v, int T) {
-    uint64_t h = mv_fnv1a(MV_FNV_INIT, mv_dataset_frame(d, v, 0), (size_t)T * d->size * d->size * 3);
+    uint64_t h = mv_fnv1a(MV_HASH_SEED, mv_dataset_frame(d, v, 0), (size_t)T * d->size * d->size * 3);
     return mv_fnv1a(h, mv_dataset_action(d, v, 0), (size_t)T * 6 * sizeof(float));
 }
 
@@ -38,7 +38,7 @@ static void entry_key(const ev_run *r, int mi, int v, char out[17]) {
     snprintf(s, sizeof s, "v1|%s|%016llx|%d|%d|%llu|%s|%d", r->ae.file_hash, (unsigned long long)r->vhash[v], r->C,
              r->T, (unsigned long long)r->p->seed, mi < r->nm ? r->m[mi].model.file_hash : "autoencoded",
              mi < r->nm ? r->m[mi].steps : 0);
-    snprintf(out, 17, "%016llx", (unsigned long long)mv_fnv1a(MV_FNV_INIT, s, strlen(s)));
+    snprintf(out, 17, "%016llx", (unsigned long long)mv_fnv1a(MV_HASH_SEED, s, strlen(s)));
 }
 
 /* ---------------------------------------------------------------- checking the inputs */
@@ -182,8 +182,8 @@ static mv_status build_config(ev_run *r) {
     cJSON_AddStringToObject(j, "ae_file_hash", r->ae.file_hash);
     cJSON_AddStringToObject(j, "ae_hash", r->ae.hash);
     cJSON_AddStringToObject(j, "data", p->data_dir);
-    uint64_t dh = MV_FNV_INIT; /* FNV-1a over the videos' hashes, one step per video */
-    for (int v = 0; v < r->V; v++) dh = (dh ^ r->vhash[v]) * 1099511628211ull;
+    uint64_t dh = MV_HASH_SEED; /* FNV-1a over the videos' hashes, one step per video */
+    for (int v = 0; v < r->V; v++) dh = mv_fnv1a_step(dh, r->vhash[v]);
     char dhs[17];
     snprintf(dhs, sizeof dhs, "%016llx", (unsigned long long)dh);
     cJSON_AddStringToObject(j, "data_hash", dhs);
@@ -248,7 +248,7 @@ static mv_status prepare_out(ev_run *r) {
     snprintf(path, sizeof path, "%s/config.json", out);
     char *old = NULL;
     if (access(path, F_OK) == 0) {
-        MV_TRY(ev_read_text(path, &old));
+        MV_TRY(mv_read_file(path, EV_TEXT_MAX, &old, NULL));
         int same = !strcmp(old, r->config_json);
         char key[128];
         if (!same) config_diff(r->config_json, old, key, sizeof key);
@@ -261,7 +261,7 @@ static mv_status prepare_out(ev_run *r) {
         return mv_fail(MV_ERR_ARG, "%s: holds evaluation results but no config.json; use another --out, or --force",
                        out);
     }
-    MV_TRY(ev_write_text(path, r->config_json));
+    MV_TRY(mv_write_file_atomic(path, r->config_json, strlen(r->config_json)));
     snprintf(path, sizeof path, "%s/cache", out);
     MV_TRY(mv_make_dirs(path));
     for (int i = 0; i <= r->nm; i++) {
@@ -282,7 +282,7 @@ static int cache_load(ev_run *r, int mi, int v) {
     ev_cache_path(path, sizeof path, r, mi, v, "npy");
     if (access(path, R_OK)) return 0;
     ev_cache_path(path, sizeof path, r, mi, v, "json");
-    if (access(path, R_OK) || ev_read_text(path, &text)) {
+    if (access(path, R_OK) || mv_read_file(path, EV_TEXT_MAX, &text, NULL)) {
         mv_clear_error();
         return 0;
     }
@@ -336,7 +336,7 @@ static mv_status cache_save(ev_run *r, int mi, int v, const uint8_t *gen) {
     cJSON_Delete(j);
     if (!text) return mv_fail(MV_ERR_NOMEM, "out of memory");
     ev_cache_path(path, sizeof path, r, mi, v, "json");
-    mv_status s = ev_write_text(path, text);
+    mv_status s = mv_write_file_atomic(path, text, strlen(text));
     free(text);
     return s;
 }

@@ -102,14 +102,14 @@ static void fill_universal(mv_dit_trainer *tr, int b, int k, int video, int off,
     size_t n = (size_t)b * T;
     for (int ci = 0; ci < ncell; ci++) {
         const mv_cell *cell = &tr->cells[ci];
-        int l = cell->level, g0 = tr->model->grid0 >> l, tl = tr->sched->tokens[l]; /* mv_config_tokens */
+        int l = cell->level, g = tr->model->grid[l], tl = tr->sched->tokens[l];
         mv_latents_read(tr->lat, l, video, cell->frame, tr->x + n * C);
         int act = action_id(tr, video, cell->frame);
         for (int i = 0; i < tl; i++, n++) {
             tr->frame[n] = cell->frame;
             tr->level[n] = l;
-            tr->row[n] = i / g0;
-            tr->col[n] = i % g0;
+            tr->row[n] = i / g;
+            tr->col[n] = i % g;
             tr->action[n] = act;
             tr->den[n] = (uint8_t)(cell->role == MV_ROLE_DENOISED);
             tr->ctx[n] = (uint8_t)(cell->role == MV_ROLE_CONTEXT);

@@ -9,28 +9,7 @@
 
 #include "io/config.h"
 #include "io/dataset.h"
-
-/* ---------------------------------------------------------------- hashing */
-
-uint64_t mv_fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
-mv_status mv_file_hash(const char *path, char out[17]) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return mv_fail(MV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint64_t h = MV_FNV_INIT;
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) h = mv_fnv1a(h, buf, n);
-    int err = ferror(f);
-    fclose(f);
-    if (err) return mv_fail(MV_ERR_IO, "%s: read error", path);
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-    return MV_OK;
-}
+#include "io/files.h"
 
 /* ---------------------------------------------------------------- models */
 
@@ -51,11 +30,11 @@ void mv_gen_ae_free(mv_gen_ae *a) {
 
 /* The checkpoint's method (meta.variant) must name a method the model kind can run. */
 static mv_status model_method(mv_gen_model *m) {
-    int fp = m->dit.kind == MV_DIT_FRAMEPACK;
-    if (mv_method_from_string(m->meta.variant, &m->method) || (m->method == MV_METHOD_FRAMEPACK) != fp) {
+    if (mv_method_from_string(m->meta.variant, &m->method) || mv_method_dit_kind(m->method) != m->dit.kind) {
         mv_clear_error();
         return mv_fail(MV_ERR_FORMAT, "%s: unknown method kind '%s' for a %s model (expected %s)", m->path,
-                       m->meta.variant, m->meta.model, fp ? "framepack" : "millivid or fullres");
+                       m->meta.variant, m->meta.model,
+                       m->dit.kind == MV_DIT_FRAMEPACK ? "framepack" : "millivid or fullres");
     }
     return MV_OK;
 }

@@ -31,14 +31,6 @@
 
 #define MV_GEN_BATCH 8 /* frames per autoencoder call (encode and decode) */
 
-/* ---------------------------------------------------------------- hashing */
-
-#define MV_FNV_INIT 1469598103934665603ull
-/* FNV-1a 64 of n bytes, continuing from h (MV_FNV_INIT to start). */
-uint64_t mv_fnv1a(uint64_t h, const void *data, size_t n);
-/* FNV-1a 64 over the bytes of a file, as 16 hex digits. */
-mv_status mv_file_hash(const char *path, char out[17]);
-
 /* ---------------------------------------------------------------- models */
 
 typedef struct {
