@@ -320,7 +320,7 @@ static void test_generate(const char *dir) {
     for (int i = 0; f && i < 10; i++) fprintf(f, "%d\n", i == 4 ? 7 : 1);
     if (f) fclose(f);
     snprintf(extra, sizeof extra, "--context 90 --frames 100 --actions %s/bad.jsonl --out %s/x.mp4", dir, dir);
-    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "millivid", extra, "g6.err") != 0 && err_has(dir, "g6.err", "line 5"),
+    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "millivid", extra, "g6.err") != 0 && err_has(dir, "g6.err", "bad.jsonl:5:"),
           "unknown action id refused");
     snprintf(extra, sizeof extra, "--context 90 --frames 100 --out %s/x.mp4", dir);
     CHECK(gen(dir, "ae.safetensors", "a.safetensors", "framepack", extra, "g7.err") != 0 && err_has(dir, "g7.err", "method"),

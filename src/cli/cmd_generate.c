@@ -3,16 +3,11 @@
  * checkpoint's method, decode level 0), writing an H.264 mp4 at 20 fps (the ground-truth context frames
  * first, then the generated ones) and, optionally, one PNG per frame.
  * Actions: the video's own (data set), or --actions FILE.jsonl with one action per line (a bare id
- * 0/1/2 or an object with an "action" field), either one per frame of the whole video (T lines) or
+ * 0/1/2 or an object with an "action" field; the format of src/io/actions.h), either one per frame of the whole video (T lines) or
  * one per generated frame (T - C lines; the context keeps the data set's actions). */
-#include <errno.h>
-#include <math.h>
-#include <sys/stat.h>
-
-#include <cjson/cJSON.h>
-
 #include "cli.h"
 #include "core/gemm.h"
+#include "io/actions.h"
 #include "io/files.h"
 #include "io/image.h"
 #include "io/video.h"
@@ -65,52 +60,6 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
 
 /* ---------------------------------------------------------------- actions */
 
-/* Reads FILE.jsonl: one id per non-empty line. *ids malloc'ed. */
-static mv_status read_actions_jsonl(const char *path, int **ids, int *n) {
-    FILE *f = fopen(path, "r");
-    if (!f) return mv_fail(MV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    int cnt = 0, alloc = 0, lineno = 0;
-    int *a = NULL;
-    mv_status s = MV_OK;
-    while (getline(&line, &cap, f) > 0) {
-        lineno++;
-        char *p = line;
-        while (*p == ' ' || *p == '\t') p++;
-        if (*p == '\n' || *p == '\r' || !*p) continue;
-        cJSON *j = cJSON_Parse(p);
-        const cJSON *v = j;
-        if (j && cJSON_IsObject(j)) v = cJSON_GetObjectItemCaseSensitive(j, "action");
-        double d = v && cJSON_IsNumber(v) ? v->valuedouble : NAN;
-        cJSON_Delete(j);
-        if (!(d == 0 || d == 1 || d == 2)) {
-            s = mv_fail(MV_ERR_FORMAT, "%s: line %d: expected an action id 0 (forward), 1 (left) or 2 (right), "
-                                       "or {\"action\": id}", path, lineno);
-            break;
-        }
-        if (cnt == alloc) {
-            alloc = alloc ? 2 * alloc : 256;
-            int *na = realloc(a, alloc * sizeof(int));
-            if (!na) {
-                s = mv_fail(MV_ERR_NOMEM, "out of memory");
-                break;
-            }
-            a = na;
-        }
-        a[cnt++] = (int)d;
-    }
-    free(line);
-    fclose(f);
-    if (s) {
-        free(a);
-        return s;
-    }
-    *ids = a;
-    *n = cnt;
-    return MV_OK;
-}
-
 /* actions [T]: the data set's for the frames it has, replaced by --actions where given. */
 static mv_status build_actions(const gen_opts *o, const mv_data *d, int **out) {
     int T = o->frames, C = o->context, *a = calloc(T, sizeof(int)), *fa = NULL, n = 0;
@@ -118,7 +67,7 @@ static mv_status build_actions(const gen_opts *o, const mv_data *d, int **out) {
     for (int f = 0; f < T && f < mv_data_frames(d); f++) a[f] = mv_data_action(d, o->video, f);
     mv_status s = MV_OK;
     if (o->actions) {
-        if ((s = read_actions_jsonl(o->actions, &fa, &n))) goto fail;
+        if ((s = mv_actions_read_jsonl(o->actions, &fa, &n))) goto fail;
         if (n == T) memcpy(a, fa, T * sizeof(int));
         else if (n == T - C) memcpy(a + C, fa, (T - C) * sizeof(int));
         else {

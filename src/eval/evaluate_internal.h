@@ -8,6 +8,7 @@
 #include "pipeline/generator.h"
 
 #define EV_PSNR_CAP 100.0 /* identical frames (PSNR +inf) are stored as 100 dB */
+#define EV_TEXT_MAX (64 << 20) /* config.json and cache entries are far smaller */
 #define EV_BOUNDS 3       /* "autoencoded", "random", "hold_last" after the methods */
 
 typedef struct {
@@ -55,6 +56,4 @@ static inline void ev_cache_path(char *dst, size_t n, const ev_run *r, int metho
 
 /* evaluate_output.c */
 mv_status ev_write_outputs(ev_run *r, char *summary_path, size_t n);
-mv_status ev_write_text(const char *path, const char *text); /* atomic (tmp + rename) */
-mv_status ev_read_text(const char *path, char **text);       /* malloc'd, NUL-terminated */
 #endif
