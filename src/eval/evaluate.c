@@ -467,22 +467,50 @@ static mv_status run_entry(ev_video *e, int mi, int v) {
     return run_method(e, mi);
 }
 
+/* The relative cost of entry (method mi, any video): DiT calls x tokens per call; the autoencoded bound
+ * (a decode only) costs 0. Used only to order the work, never to compute a result. */
+static double entry_cost(const ev_run *r, int mi) {
+    if (mi >= r->nm) return 0;
+    const ev_method *m = &r->m[mi];
+    int cs0, nch, lim;
+    if (mv_rollout_chunks(&m->model.sched, r->C, r->T, &cs0, &nch, &lim)) {
+        mv_clear_error();
+        return 0;
+    }
+    return (double)nch * m->model.sched.nsteps * m->steps * (m->guidance != 1.0f ? 2 : 1) *
+           m->model.sched.tokens_per_step_max;
+}
+
+typedef struct {
+    int unit;    /* mi * V + v */
+    double cost; /* entry_cost */
+} ev_unit;
+
+/* Most expensive first; among equals video-major, so a worker often keeps its video's latents. */
+static int unit_order(const void *a, const void *b) {
+    const ev_unit *x = a, *y = b;
+    if (x->cost != y->cost) return x->cost > y->cost ? -1 : 1;
+    return x->unit - y->unit;
+}
+
 /* Computes every (video, method) entry the cache does not hold.
  * Every entry is computed with one thread per model call: the DiT's kernels do not give the same bits at
  * every thread count, so this is what makes an entry's frames independent of --threads, of which worker
  * computes it and of what the cache already held (a resumed run matches a fresh one). --threads N runs N
- * entries side by side (a 320-token DiT call is too small to keep several cores busy anyway). Entries run
- * video by video, so a worker usually keeps the latents of its video from one entry to the next. */
+ * entries side by side (a 320-token DiT call is too small to keep several cores busy anyway). The most
+ * expensive entries go first (entry_cost), so the last ones to finish are short and no worker idles long
+ * at the end; a worker encodes a video again only when its next entry is of another video. */
 static mv_status compute_all(ev_run *r) {
     int nent = r->nm + 1;
-    int *units = malloc((size_t)nent * r->V * sizeof(int)); /* pending entries, mi * V + v, video-major */
+    ev_unit *units = malloc((size_t)nent * r->V * sizeof(ev_unit)); /* pending entries */
     if (!units) return mv_fail(MV_ERR_NOMEM, "out of memory");
     ev_progress pg = {.quiet = r->p->quiet};
     int nu = 0;
     for (int v = 0; v < r->V; v++)
         for (int mi = 0; mi < nent; mi++)
-            if (!cache_load(r, mi, v)) units[nu++] = mi * r->V + v, pg.total += r->G;
+            if (!cache_load(r, mi, v)) units[nu++] = (ev_unit){mi * r->V + v, entry_cost(r, mi)}, pg.total += r->G;
             else r->cached++;
+    qsort(units, nu, sizeof *units, unit_order);
     if (r->cached) MV_INFO("cache: %d of %d (video, method) entries reused", r->cached, nent * r->V);
     mv_status s = MV_OK;
     if (nu == 0) goto done;
@@ -501,7 +529,7 @@ static mv_status compute_all(ev_run *r) {
             mv_status failed;
 #pragma omp atomic read
             failed = s;
-            if (!ws && !failed) ws = run_entry(&e, units[i] / r->V, units[i] % r->V);
+            if (!ws && !failed) ws = run_entry(&e, units[i].unit / r->V, units[i].unit % r->V);
         }
 #pragma omp critical(ev_error)
         if (ws && !s) {
