@@ -33,7 +33,7 @@ mv_status mv_dit_trainer_init(mv_dit_trainer *tr, mv_dit *model, const mv_schedu
         return mv_fail(MV_ERR_SHAPE, "%s: latents hold %d videos x %d frames but the data set has %d x %d",
                        lat->file.path, lat->videos, lat->frames, videos, frames);
     if (model->kind != mv_method_dit_kind(sched->method))
-        return mv_fail(MV_ERR_ARG, "dit_train: method %s does not fit a %s model", mv_method_name(sched->method),
+        return mv_fail(MV_ERR_ARG, "dit_batch: method %s does not fit a %s model", mv_method_name(sched->method),
                        mv_dit_kind_name(model->kind));
     MV_TRY(check_actions(actions, videos, frames));
     if (model->kind == MV_DIT_FRAMEPACK) {
@@ -44,7 +44,7 @@ mv_status mv_dit_trainer_init(mv_dit_trainer *tr, mv_dit *model, const mv_schedu
         tr->T = sched->tokens_per_step_max;
         for (int k = 0; k < sched->nsteps; k++)
             if (sched->steps[k].tokens != tr->T)
-                return mv_fail(MV_ERR_UNSUPPORTED, "dit_train: schedule steps have different token counts (%d vs %d); "
+                return mv_fail(MV_ERR_UNSUPPORTED, "dit_batch: schedule steps have different token counts (%d vs %d); "
                                                    "batches need equal counts", sched->steps[k].tokens, tr->T);
     }
     if (frames < tr->span)
@@ -65,7 +65,7 @@ mv_status mv_dit_trainer_init(mv_dit_trainer *tr, mv_dit *model, const mv_schedu
     return MV_OK;
 nomem:
     mv_dit_trainer_free(tr);
-    return mv_fail(MV_ERR_NOMEM, "dit_train: out of memory for batch buffers");
+    return mv_fail(MV_ERR_NOMEM, "dit_batch: out of memory for batch buffers");
 }
 
 void mv_dit_trainer_free(mv_dit_trainer *tr) {
