@@ -36,6 +36,8 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 TESTUTIL_OBJ := $(BUILD)/obj/tests/testutil.o
 
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
@@ -44,7 +46,7 @@ FUZZ_SECONDS ?= 10
 
 .PHONY: all test bench clean tests fuzz fuzz-bins fuzz-smoke
 .SECONDARY:
-all: $(BUILD)/millivid $(BUILD)/libmillivid.a
+all: $(BUILD)/millivid $(BUILD)/libmillivid.a $(EXAMPLE_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,11 +63,16 @@ $(BUILD)/tests/%: tests/%.c $(TESTUTIL_OBJ) $(BUILD)/libmillivid.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(TESTUTIL_OBJ) $(BUILD)/libmillivid.a $(LDLIBS)
 
+# Example programs: only include/ on the include path, so they use the public API alone.
+$(BUILD)/examples/%: examples/%.c include/millivid.h $(BUILD)/libmillivid.a
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Iinclude $(OPT) $(CFLAGS) -o $@ $< $(BUILD)/libmillivid.a $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmillivid.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libmillivid.a $(LDLIBS)
 
-tests: $(TEST_BIN) $(BUILD)/millivid
+tests: $(TEST_BIN) $(BUILD)/millivid $(EXAMPLE_BIN)
 
 # Runs every test program from the repository root; ends with "N passed, N failed".
 test: tests

@@ -5,7 +5,8 @@
  *  - framepack and fullres train and write checkpoints with method, config and ae_hash metadata;
  *  - --bf16: a few steps give losses within 1% of the fp32 run;
  *  - generate: millivid and framepack checkpoints + a small random autoencoder write an mp4 of
- *    context + generated frames and one PNG per frame; --actions FILE.jsonl (per generated frame);
+ *    context + generated frames and one PNG per frame; --actions FILE.jsonl (per generated frame); the
+ *    checkpoints record another ae_hash, refused without --allow-ae-mismatch;
  *  - bad input: unknown method, latents of other channels / levels, a checkpoint of another method on
  *    --resume, missing options: non-zero exit and one clear message;
  *  - the library loop alone (pipeline/train.h, no CLI) on a toy least-squares model: progress callback,
@@ -274,8 +275,10 @@ static int video_frames(const char *path) {
     return n;
 }
 
+/* The checkpoints here record a made-up ae_hash, hence --allow-ae-mismatch. */
 static int gen(const char *dir, const char *ae, const char *dit, const char *method, const char *extra, const char *errf) {
-    return tu_sh("%s/millivid generate --ae %s/%s --dit %s/%s --method %s --data %s --video 1 --threads 2 %s "
+    return tu_sh("%s/millivid generate --ae %s/%s --dit %s/%s --method %s --data %s --video 1 --threads 2 "
+                 "--allow-ae-mismatch %s "
                  ">/dev/null 2>%s/%s", tu_build_dir(), dir, ae, dir, dit, method, dir, extra, dir, errf);
 }
 
@@ -317,7 +320,7 @@ static void test_generate(const char *dir) {
     for (int i = 0; f && i < 10; i++) fprintf(f, "%d\n", i == 4 ? 7 : 1);
     if (f) fclose(f);
     snprintf(extra, sizeof extra, "--context 90 --frames 100 --actions %s/bad.jsonl --out %s/x.mp4", dir, dir);
-    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "millivid", extra, "g6.err") != 0 && err_has(dir, "g6.err", "line 5"),
+    CHECK(gen(dir, "ae.safetensors", "a.safetensors", "millivid", extra, "g6.err") != 0 && err_has(dir, "g6.err", "bad.jsonl:5:"),
           "unknown action id refused");
     snprintf(extra, sizeof extra, "--context 90 --frames 100 --out %s/x.mp4", dir);
     CHECK(gen(dir, "ae.safetensors", "a.safetensors", "framepack", extra, "g7.err") != 0 && err_has(dir, "g7.err", "method"),
@@ -329,6 +332,10 @@ static void test_generate(const char *dir) {
     snprintf(extra, sizeof extra, "--context 40 --frames 100 --out %s/x.mp4", dir);
     CHECK(gen(dir, "ae.safetensors", "a.safetensors", "millivid", extra, "g10.err") != 0 && err_has(dir, "g10.err", "reaches back"),
           "context shorter than the schedule refused");
+    CHECK(tu_sh("%s/millivid generate --ae %s/ae.safetensors --dit %s/a.safetensors --data %s --video 1 --context 90 "
+                "--frames 100 --steps 1 --out %s/x.mp4 >/dev/null 2>%s/g11.err", tu_build_dir(), dir, dir, dir, dir,
+                dir) != 0 && err_has(dir, "g11.err", "another autoencoder"),
+          "a checkpoint built on another autoencoder refused without --allow-ae-mismatch (method from the file)");
 }
 
 /* ---------------------------------------------------------------- the library loop alone */

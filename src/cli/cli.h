@@ -28,7 +28,7 @@ mv_status cli_double(const char *opt, const char *val, double lo, double hi, dou
 const char *cli_value(int argc, char **argv, int *i);
 
 /* Table-driven options (src/cli/options.c). A command lists its options once; cli_parse reads argv
- * against the table and cli_print_options prints the options part of --help from it. */
+ * against the table and cli_print_help prints the options part of --help from it. */
 typedef enum { CLI_FLAG, CLI_INT, CLI_DOUBLE, CLI_STRING, CLI_LIST, CLI_ARGS } cli_kind;
 
 #define CLI_LIST_MAX 64

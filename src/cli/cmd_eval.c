@@ -52,7 +52,9 @@ static int parse_opts(int argc, char **argv, mv_eval_params *p, int *threads) {
         CLI_OPT_FLAG("--no-revisit", &p->no_revisit, "skip the revisit summary (data without poses)"),
         CLI_OPT_DOUBLE("--long-fraction", "F", &p->long_fraction, 1e-9, 1, "long-horizon part of the rollout [0.5]"),
         CLI_OPT_INT("--side-by-side", "N", &p->side_by_side, 0, 1000, "side-by-side mp4s for the first N videos [4]"),
-        CLI_OPT_INT("--threads", "N", threads, 0, 1024, "OpenMP / BLAS threads [all]"),
+        CLI_OPT_INT("--threads", "N", threads, 0, 1024,
+                    "(video, method) entries computed side by side, one thread each; the results do not\n"
+                    "depend on N [all cores]"),
         CLI_OPT_FLAG("--force", &p->force,
                      "reuse an output folder of another configuration (its results are replaced)"),
         CLI_OPT_FLAG("--quiet", &p->quiet, "no progress bar"),

@@ -7,12 +7,13 @@
 #include "io/dataset.h"
 #include "io/tensorfile.h"
 
-static void print_usage(FILE *f) {
-    fprintf(f, "usage: millivid info FILE|DIR [--no-stats]\n\n"
-               "Describes a .safetensors file (tensors, dtypes, shapes, sizes, metadata), a .npy array\n"
-               "(dtype, shape, size, value range) or a data set directory (videos, frames, size, split,\n"
-               "action histogram). Exits non-zero with one message if the input is corrupt.\n");
-}
+static const cli_command info_cmd = {
+    "info",
+    "usage: millivid info FILE|DIR [--no-stats]\n\n"
+    "Describes a .safetensors file (tensors, dtypes, shapes, sizes, metadata), a .npy array\n"
+    "(dtype, shape, size, value range) or a data set directory (videos, frames, size, split,\n"
+    "action histogram). Exits non-zero with one message if the input is corrupt.\n\n",
+    NULL};
 
 static void human_size(char *buf, size_t cap, double bytes) {
     const char *u[] = {"B", "KB", "MB", "GB", "TB"};
@@ -160,28 +161,21 @@ static int sniff_npy(const char *path) {
 }
 
 int cmd_info(int argc, char **argv) {
-    const char *path = NULL;
-    int stats = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            print_usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--no-stats")) {
-            stats = 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            mv_fail(MV_ERR_ARG, "unknown option '%s' (see millivid info --help)", argv[i]);
-            return 2;
-        } else if (path) {
-            mv_fail(MV_ERR_ARG, "expected one FILE or DIR, got '%s' and '%s'", path, argv[i]);
-            return 2;
-        } else {
-            path = argv[i];
-        }
-    }
-    if (!path) {
-        print_usage(stderr);
+    int no_stats = 0;
+    const char *item[2];
+    cli_args paths = {.item = item, .cap = 2};
+    const cli_option opts[] = {
+        CLI_OPT_FLAG("--no-stats", &no_stats, "skip the value range of .npy arrays (faster on large files)"),
+        CLI_OPT_ARGS("FILE|DIR", NULL, &paths, "the file or data set folder to describe"),
+    };
+    int rc = cli_parse(argc, argv, &info_cmd, opts, MV_ARRAY_LEN(opts));
+    if (rc) return rc < 0 ? 0 : rc;
+    if (paths.n != 1) {
+        mv_fail(MV_ERR_ARG, "expected one FILE or DIR, got %d (see millivid info --help)", paths.n);
         return 2;
     }
+    const char *path = paths.item[0];
+    int stats = !no_stats;
     struct stat st;
     if (stat(path, &st) != 0) {
         mv_fail(MV_ERR_IO, "%s: no such file or directory", path);

@@ -58,9 +58,7 @@ typedef struct {
     mv_progress bar;
 } train_run;
 
-static const char *model_name(mv_method m) {
-    return m == MV_METHOD_FRAMEPACK ? "video_framepack" : "video_universal";
-}
+static const char *model_name(mv_method m) { return mv_dit_kind_model(mv_method_dit_kind(m)); }
 
 /* Loads the weights of checkpoint `path` (this method and shapes) into the model; *step = its step. */
 static mv_status load_weights(train_run *r, const char *path, long *step) {
@@ -177,16 +175,16 @@ static mv_status setup(void *user) {
 /* The identity of the training data: the data set and the latents (shapes, autoencoder hash, first and
  * last frame of every video at every level). */
 static uint64_t data_hash(const train_run *r) {
-    uint64_t h = mv_train_data_hash(MV_TRAIN_HASH_INIT, &r->data);
-    h = mv_train_hash(h, r->lat.ae_hash, strlen(r->lat.ae_hash));
+    uint64_t h = mv_train_data_hash(MV_FNV_OFFSET, &r->data);
+    h = mv_fnv1a(h, r->lat.ae_hash, strlen(r->lat.ae_hash));
     for (int l = 0; l < r->lat.levels; l++) {
         const mv_tensor_view *t = r->lat.level[l];
         size_t frame = t->nbytes / ((size_t)t->shape[0] * t->shape[1]);
-        h = mv_train_hash(h, t->shape, sizeof t->shape);
+        h = mv_fnv1a(h, t->shape, sizeof t->shape);
         for (int v = 0; v < r->lat.videos; v++) {
             const char *base = (const char *)t->data + (size_t)v * t->shape[1] * frame;
-            h = mv_train_hash(h, base, frame);
-            h = mv_train_hash(h, base + (t->shape[1] - 1) * frame, frame);
+            h = mv_fnv1a(h, base, frame);
+            h = mv_fnv1a(h, base + (t->shape[1] - 1) * frame, frame);
         }
     }
     return h;

@@ -183,7 +183,7 @@ static mv_status run(const train_opts *o) {
     mv_status s = mv_train_setup(setup, &r);
     if (!s && mv_dist_size() > 1)
         s = mv_train_check_same(&o->t, &r.cfg, mv_ae_variant_name(r.ae.variant),
-                                mv_train_data_hash(MV_TRAIN_HASH_INIT, &r.data), &r.ae.params, &r.pos);
+                                mv_train_data_hash(MV_FNV_OFFSET, &r.data), &r.ae.params, &r.pos);
     if (s) goto fail;
     if (mv_dist_rank() == 0) {
         char *js = mv_config_to_json(&r.cfg);

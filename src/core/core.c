@@ -173,3 +173,9 @@ void mv_test_kill_point(const char *point) {
     int nth = at[n] == ':' ? atoi(at + n + 1) : 1;
     if (++reached >= nth) raise(SIGKILL);
 }
+
+uint64_t mv_fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++) h = mv_fnv1a_step(h, b[i]);
+    return h;
+}

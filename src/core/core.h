@@ -3,6 +3,7 @@
 #define MV_CORE_H
 #include "millivid.h"
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,17 @@ void mv_assert_fail(const char *cond, const char *file, int line) __attribute__(
 void *mv_alloc(size_t bytes);
 void *mv_calloc(size_t bytes);
 void mv_free(void *p);
+
+/* FNV-1a 64, the one content hash: mv_fnv1a continues h over n bytes; mv_fnv1a_step mixes in one 64-bit
+ * word (the step FNV-1a applies to each byte). Two starting values are in use and both are part of
+ * recorded data: MV_FNV_OFFSET (FNV's offset basis) starts the training hashes (data sets, optimizer
+ * state); MV_HASH_SEED (the offset basis's first 19 digits) starts the hashes recorded in checkpoints and
+ * evaluation caches (ae_hash, file hashes, cache keys), so changing either invalidates what was stored. */
+#define MV_FNV_OFFSET 0xcbf29ce484222325ull
+#define MV_HASH_SEED 1469598103934665603ull
+#define MV_FNV_PRIME 0x100000001b3ull
+static inline uint64_t mv_fnv1a_step(uint64_t h, uint64_t x) { return (h ^ x) * MV_FNV_PRIME; }
+uint64_t mv_fnv1a(uint64_t h, const void *data, size_t n);
 
 /* Wall-clock seconds (monotonic). */
 double mv_now(void);

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,10 +11,7 @@
 #include "eval/metrics.h"
 #include "io/files.h"
 #include "io/tensorfile.h"
-#include "models/checkpoint.h"
 #include "rollout/rollout.h"
-
-#define EV_BATCH 8 /* frames per autoencoder call */
 
 void mv_eval_params_init(mv_eval_params *p) {
     memset(p, 0, sizeof *p);
@@ -26,35 +24,10 @@ void mv_eval_params_init(mv_eval_params *p) {
     p->revisit_min_gap = 32;
 }
 
-mv_status mv_file_hash(const char *path, char out[17]) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return mv_fail(MV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint64_t h = 1469598103934665603ull;
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ull;
-    int err = ferror(f);
-    fclose(f);
-    if (err) return mv_fail(MV_ERR_IO, "%s: read error", path);
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-    return MV_OK;
-}
-
-static void str_hash(const char *s, char out[17]) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-}
-
 /* FNV-1a 64 over the evaluated part of video v: frames and actions [0, T). */
 static uint64_t video_hash(const mv_dataset *d, int v, int T) {
-    uint64_t h = 1469598103934665603ull;
-    size_t fb = (size_t)T * d->size * d->size * 3, ab = (size_t)T * 6 * sizeof(float);
-    const unsigned char *f = mv_dataset_frame(d, v, 0), *a = (const unsigned char *)mv_dataset_action(d, v, 0);
-    for (size_t i = 0; i < fb; i++) h = (h ^ f[i]) * 1099511628211ull;
-    for (size_t i = 0; i < ab; i++) h = (h ^ a[i]) * 1099511628211ull;
-    return h;
+    uint64_t h = mv_fnv1a(MV_HASH_SEED, mv_dataset_frame(d, v, 0), (size_t)T * d->size * d->size * 3);
+    return mv_fnv1a(h, mv_dataset_action(d, v, 0), (size_t)T * 6 * sizeof(float));
 }
 
 /* The key of cache entry (method, video): everything its result depends on (the autoencoder and method
@@ -62,15 +35,10 @@ static uint64_t video_hash(const mv_dataset *d, int v, int T) {
  * summary options (revisit, long horizon) with --force reuses the cache. */
 static void entry_key(const ev_run *r, int mi, int v, char out[17]) {
     char s[512];
-    snprintf(s, sizeof s, "v1|%s|%016llx|%d|%d|%llu|%s|%d", r->ae_file_hash, (unsigned long long)r->vhash[v], r->C,
-             r->T, (unsigned long long)r->p->seed, mi < r->nm ? r->m[mi].file_hash : "autoencoded",
+    snprintf(s, sizeof s, "v1|%s|%016llx|%d|%d|%llu|%s|%d", r->ae.file_hash, (unsigned long long)r->vhash[v], r->C,
+             r->T, (unsigned long long)r->p->seed, mi < r->nm ? r->m[mi].model.file_hash : "autoencoded",
              mi < r->nm ? r->m[mi].steps : 0);
-    str_hash(s, out);
-}
-
-
-void ev_cache_path(char *dst, size_t n, const ev_run *r, int method, int video, const char *ext) {
-    snprintf(dst, n, "%s/cache/%s/video_%d.%s", r->p->out_dir, r->m[method].name, video, ext);
+    snprintf(out, 17, "%016llx", (unsigned long long)mv_fnv1a(MV_HASH_SEED, s, strlen(s)));
 }
 
 /* ---------------------------------------------------------------- checking the inputs */
@@ -123,56 +91,23 @@ static mv_status open_inputs(ev_run *r) {
     r->wrap = p->revisit.wrap_blocks >= 0 ? p->revisit.wrap_blocks : mv_dataset_world_width(d);
     if (!(r->vhash = malloc((size_t)r->V * sizeof(uint64_t)))) return mv_fail(MV_ERR_NOMEM, "out of memory");
     for (int v = 0; v < r->V; v++) r->vhash[v] = video_hash(d, v, r->T);
-    MV_TRY(mv_file_hash(p->ae_path, r->ae_file_hash));
-    MV_TRY(mv_ae_load(&r->ae, p->ae_path, 0));
-    r->ae_ok = 1;
-    mv_ae_hash(&r->ae, r->ae_hash);
-    r->H = r->ae.H;
-    if (r->ae.H != d->size)
+    MV_TRY(mv_gen_ae_load(&r->ae, p->ae_path));
+    r->H = r->ae.ae.H;
+    if (r->H != d->size)
         return mv_fail(MV_ERR_SHAPE, "%s has %dx%d frames but the autoencoder %s expects %dx%d", p->data_dir, d->size,
-                       d->size, p->ae_path, r->ae.H, r->ae.H);
+                       d->size, p->ae_path, r->H, r->H);
     return MV_OK;
 }
 
-static mv_status check_dit_config(const char *path, const char *ae_path, const mv_config *c, const mv_ae *ae) {
-    const struct {
-        const char *key;
-        int dit, ae;
-    } k[] = {{"image_size", c->image_size, ae->H},
-             {"patch", c->patch, ae->P},
-             {"levels", c->levels, ae->L},
-             {"latent_channels", c->latent_channels, ae->C}};
-    for (size_t i = 0; i < MV_ARRAY_LEN(k); i++)
-        if (k[i].dit != k[i].ae)
-            return mv_fail(MV_ERR_SHAPE, "%s: config '%s' is %d, but the autoencoder %s has %d", path, k[i].key,
-                           k[i].dit, ae_path, k[i].ae);
-    return MV_OK;
-}
-
-/* Loads a DiT checkpoint (mv_dit_load) and checks it fits the autoencoder, the data and the context. */
+/* Loads a DiT checkpoint through the generator (method, autoencoder fit) and takes its sampling settings. */
 static mv_status load_method(ev_run *r, ev_method *m) {
-    const char *path = m->path;
-    mv_ckpt_meta meta;
-    MV_TRY(mv_file_hash(path, m->file_hash));
-    mv_status s = mv_dit_load(&m->dit, path, &meta);
+    mv_status s = mv_gen_model_load(&m->model, m->path, &r->ae, NULL, 0);
     if (s) return mv_fail_prefix(s, "method '%s'", m->name);
-    m->dit_ok = 1;
-    int fp = m->dit.kind == MV_DIT_FRAMEPACK;
-    if (mv_method_from_string(meta.variant, &m->method) || (m->method == MV_METHOD_FRAMEPACK) != fp)
-        return mv_fail(MV_ERR_FORMAT, "%s (method '%s'): unknown method kind '%s' for a %s model (expected %s)", path,
-                       m->name, meta.variant, meta.model, fp ? "framepack" : "millivid or fullres");
-    if (!meta.ae_hash[0])
-        MV_WARN("%s: no ae_hash metadata; cannot check it was trained on %s", path, r->p->ae_path);
-    else if (strcmp(meta.ae_hash, r->ae_hash))
-        return mv_fail(MV_ERR_ARG, "%s (method '%s') was trained on another autoencoder (ae_hash %s), but --ae %s "
-                       "has hash %s; evaluate it with the autoencoder it was trained on", path, m->name, meta.ae_hash,
-                       r->p->ae_path, r->ae_hash);
-    MV_TRY(check_dit_config(path, r->p->ae_path, &meta.config, &r->ae));
-    if ((s = mv_schedule_build(&m->sched, m->method, &meta.config))) return mv_fail_prefix(s, "%s: stored config", path);
-    m->steps = r->p->steps > 0 ? r->p->steps : meta.config.sample_steps;
-    m->guidance = (float)meta.config.guidance;
+    const mv_config *c = &m->model.meta.config;
+    m->steps = r->p->steps > 0 ? r->p->steps : c->sample_steps;
+    m->guidance = mv_gen_model_guidance(&m->model, -1);
     /* the checkpoint's eval.context records the preset at training time; the default follows its windows */
-    m->reach_context = mv_config_reach(&meta.config) + 1;
+    m->reach_context = mv_gen_model_default_context(&m->model);
     return MV_OK;
 }
 
@@ -202,10 +137,10 @@ static mv_status resolve_context(ev_run *r) {
     for (int i = 0; i < r->nm; i++) {
         ev_method *m = &r->m[i];
         int cs0, nch, lim;
-        if (r->C < m->sched.S)
+        if (r->C < m->model.sched.S)
             return mv_fail(MV_ERR_ARG, "method '%s' (%s): its rollout needs at least %d context frames, got %s %d",
-                           m->name, m->path, m->sched.S, how, r->C);
-        mv_status s = mv_rollout_chunks(&m->sched, r->C, r->T, &cs0, &nch, &lim);
+                           m->name, m->path, m->model.sched.S, how, r->C);
+        mv_status s = mv_rollout_chunks(&m->model.sched, r->C, r->T, &cs0, &nch, &lim);
         if (s) return mv_fail_prefix(s, "method '%s' (%s)", m->name, m->path);
     }
     int cut = data_cut(&r->d);
@@ -231,7 +166,7 @@ static mv_status load_methods(ev_run *r) {
     }
     MV_TRY(resolve_context(r));
     for (int i = 0; i < r->nm; i++) {
-        r->reach[i] = (mv_reach){r->m[i].sched.S, r->m[i].sched.A};
+        r->reach[i] = (mv_reach){r->m[i].model.sched.S, r->m[i].model.sched.A};
         if (r->reach[i].back > r->reach[r->reach_lead].back) r->reach_lead = i;
     }
     return MV_OK;
@@ -244,11 +179,11 @@ static mv_status build_config(ev_run *r) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return mv_fail(MV_ERR_NOMEM, "out of memory");
     cJSON_AddStringToObject(j, "ae", p->ae_path);
-    cJSON_AddStringToObject(j, "ae_file_hash", r->ae_file_hash);
-    cJSON_AddStringToObject(j, "ae_hash", r->ae_hash);
+    cJSON_AddStringToObject(j, "ae_file_hash", r->ae.file_hash);
+    cJSON_AddStringToObject(j, "ae_hash", r->ae.hash);
     cJSON_AddStringToObject(j, "data", p->data_dir);
-    uint64_t dh = 1469598103934665603ull;
-    for (int v = 0; v < r->V; v++) dh = (dh ^ r->vhash[v]) * 1099511628211ull;
+    uint64_t dh = MV_HASH_SEED; /* FNV-1a over the videos' hashes, one step per video */
+    for (int v = 0; v < r->V; v++) dh = mv_fnv1a_step(dh, r->vhash[v]);
     char dhs[17];
     snprintf(dhs, sizeof dhs, "%016llx", (unsigned long long)dh);
     cJSON_AddStringToObject(j, "data_hash", dhs);
@@ -270,8 +205,8 @@ static mv_status build_config(ev_run *r) {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "name", r->m[i].name);
         cJSON_AddStringToObject(m, "checkpoint", r->m[i].path);
-        cJSON_AddStringToObject(m, "file_hash", r->m[i].file_hash);
-        cJSON_AddStringToObject(m, "kind", mv_method_name(r->m[i].method));
+        cJSON_AddStringToObject(m, "file_hash", r->m[i].model.file_hash);
+        cJSON_AddStringToObject(m, "kind", mv_method_name(r->m[i].model.method));
         cJSON_AddNumberToObject(m, "sample_steps", r->m[i].steps);
         cJSON_AddItemToArray(ms, m);
     }
@@ -313,7 +248,7 @@ static mv_status prepare_out(ev_run *r) {
     snprintf(path, sizeof path, "%s/config.json", out);
     char *old = NULL;
     if (access(path, F_OK) == 0) {
-        MV_TRY(ev_read_text(path, &old));
+        MV_TRY(mv_read_file(path, EV_TEXT_MAX, &old, NULL));
         int same = !strcmp(old, r->config_json);
         char key[128];
         if (!same) config_diff(r->config_json, old, key, sizeof key);
@@ -326,7 +261,7 @@ static mv_status prepare_out(ev_run *r) {
         return mv_fail(MV_ERR_ARG, "%s: holds evaluation results but no config.json; use another --out, or --force",
                        out);
     }
-    MV_TRY(ev_write_text(path, r->config_json));
+    MV_TRY(mv_write_file_atomic(path, r->config_json, strlen(r->config_json)));
     snprintf(path, sizeof path, "%s/cache", out);
     MV_TRY(mv_make_dirs(path));
     for (int i = 0; i <= r->nm; i++) {
@@ -347,7 +282,7 @@ static int cache_load(ev_run *r, int mi, int v) {
     ev_cache_path(path, sizeof path, r, mi, v, "npy");
     if (access(path, R_OK)) return 0;
     ev_cache_path(path, sizeof path, r, mi, v, "json");
-    if (access(path, R_OK) || ev_read_text(path, &text)) {
+    if (access(path, R_OK) || mv_read_file(path, EV_TEXT_MAX, &text, NULL)) {
         mv_clear_error();
         return 0;
     }
@@ -401,108 +336,78 @@ static mv_status cache_save(ev_run *r, int mi, int v, const uint8_t *gen) {
     cJSON_Delete(j);
     if (!text) return mv_fail(MV_ERR_NOMEM, "out of memory");
     ev_cache_path(path, sizeof path, r, mi, v, "json");
-    mv_status s = ev_write_text(path, text);
+    mv_status s = mv_write_file_atomic(path, text, strlen(text));
     free(text);
     return s;
 }
 
 /* ---------------------------------------------------------------- computing one video */
 
+/* Progress over all workers: frames done of all frames to compute (updated under a critical section). */
 typedef struct {
-    ev_run *r;
-    mv_ae_work *work;
-    int v;
-    float *lat;     /* [T, Tpyr, C] latents of video v */
-    float *patches; /* [EV_BATCH, Tpyr, 3P^2] */
-    float *dec;     /* [EV_BATCH, Tpyr, 3P^2] */
-    float *img;     /* [EV_BATCH, H, H, 3] */
-    float *latb;    /* [EV_BATCH, Tpyr, C] pending level-0 frames to decode */
-    int pending_first, pending;
-    uint8_t *gen;   /* [G, H, H, 3] generated frames of the current entry */
     mv_progress prog;
     long done, total;
     int quiet;
+} ev_progress;
+
+/* One worker's state: the latents of the video it works on and the frames of its current entry. */
+typedef struct {
+    ev_run *r;
+    ev_progress *pg;
+    mv_gen_work *work;
+    int v;          /* the video whose latents lat holds (-1: none) */
+    float *lat;     /* [T, T_pyr, C] latents of video v */
+    uint8_t *gen;   /* [G, H, H, 3] generated frames of the current entry */
 } ev_video;
 
-static void encode_video(ev_video *e) {
-    const mv_ae *ae = &e->r->ae;
-    for (int f0 = 0; f0 < e->r->T; f0 += EV_BATCH) {
-        int n = MV_MIN(EV_BATCH, e->r->T - f0);
-        mv_ae_pyramid_u8(ae, e->work, e->patches, mv_dataset_frame(&e->r->d, e->v, f0), n);
-        mv_ae_encode(ae, e->work, e->lat + (size_t)f0 * ae->T * ae->C, e->patches, n);
-    }
-}
-
-/* Decodes the pending latents (level 0 kept) into e->gen. */
-static void flush_decode(ev_video *e) {
-    if (!e->pending) return;
-    const mv_ae *ae = &e->r->ae;
-    int keep[EV_BATCH] = {0};
-    mv_ae_decode(ae, e->work, e->dec, e->latb, keep, e->pending);
-    mv_ae_image0(ae, e->img, e->dec, e->pending);
-    size_t n = (size_t)e->pending * ae->H * ae->H * 3;
-    uint8_t *dst = e->gen + (size_t)(e->pending_first - e->r->C) * ae->H * ae->H * 3;
-    for (size_t i = 0; i < n; i++) {
-        float x = e->img[i] < 0 ? 0 : e->img[i] > 1 ? 1 : e->img[i];
-        dst[i] = (uint8_t)lrintf(x * 255.0f);
-    }
-    e->pending = 0;
-}
-
-static mv_status frame_cb(void *user, int frame, const float *level0) {
+static mv_status frame_cb(void *user, int frame, const uint8_t *rgb) {
     ev_video *e = user;
-    const mv_ae *ae = &e->r->ae;
-    if (!e->pending) e->pending_first = frame;
-    MV_ASSERT(frame == e->pending_first + e->pending && frame >= e->r->C && frame < e->r->T);
-    float *dst = e->latb + (size_t)e->pending * ae->T * ae->C;
-    memset(dst, 0, (size_t)ae->T * ae->C * sizeof(float));
-    memcpy(dst, level0, (size_t)ae->tokens[0] * ae->C * sizeof(float));
-    if (++e->pending == EV_BATCH || frame == e->r->T - 1) flush_decode(e);
-    e->done++;
-    if (!e->quiet) mv_progress_update(&e->prog, e->done, NULL);
+    size_t px = (size_t)e->r->H * e->r->H * 3;
+    MV_ASSERT(frame >= e->r->C && frame < e->r->T);
+    memcpy(e->gen + (size_t)(frame - e->r->C) * px, rgb, px);
+    ev_progress *pg = e->pg;
+#pragma omp critical(ev_progress)
+    {
+        pg->done++;
+        if (!pg->quiet) mv_progress_update(&pg->prog, pg->done, NULL);
+    }
     return MV_OK;
 }
 
-static mv_status context_cb(void *user, int frame, int level, float *dst) {
-    ev_video *e = user;
-    const mv_ae *ae = &e->r->ae;
-    if (frame < 0 || frame >= e->r->C || level < 0 || level >= ae->L)
-        return mv_fail(MV_ERR_INTERNAL, "rollout asked for context frame %d level %d", frame, level);
-    memcpy(dst, e->lat + ((size_t)frame * ae->T + ae->offset[level]) * ae->C,
-           (size_t)ae->tokens[level] * ae->C * sizeof(float));
-    return MV_OK;
-}
-
+/* Entry (method mi, video e->v): the rollout (or the autoencoded bound), its metrics and its cache files.
+ * The rollout's noise comes from the video's own stream (seed + v * golden ratio), so the result does not
+ * depend on which worker computes it or when. */
 static mv_status run_method(ev_video *e, int mi) {
     ev_run *r = e->r;
     ev_method *m = &r->m[mi];
+    const mv_ae *ae = &r->ae.ae;
     size_t o = ev_idx(r, mi, e->v);
     double t0 = mv_now();
     if (mi == r->nm) { /* autoencoded: level 0 of the encoded ground truth */
-        for (int f = r->C; f < r->T; f++) MV_TRY(frame_cb(e, f, e->lat + (size_t)f * r->ae.T * r->ae.C));
+        MV_TRY(mv_gen_decode(ae, e->work, e->lat + (size_t)r->C * ae->T * ae->C, r->C, r->G, frame_cb, e));
         r->dit_calls[o] = -1, r->tokens_per_step[o] = -1;
     } else {
         int *actions = malloc((size_t)r->T * sizeof(int));
         if (!actions) return mv_fail(MV_ERR_NOMEM, "out of memory");
         for (int f = 0; f < r->T; f++) actions[f] = (int)lrintf(mv_dataset_action(&r->d, e->v, f)[0]);
-        mv_rollout_params rp;
-        mv_rollout_params_init(&rp);
-        rp.context = r->C, rp.frames = r->T, rp.sample_steps = m->steps, rp.guidance = m->guidance;
-        rp.seed = r->p->seed + (uint64_t)e->v * 0x9E3779B97F4A7C15ull;
-        rp.actions = actions;
-        rp.context_fn = context_cb, rp.context_user = e, rp.frame_fn = frame_cb, rp.frame_user = e;
+        mv_gen_request rq;
+        mv_gen_request_init(&rq);
+        rq.context_lat = e->lat, rq.context = r->C, rq.frames = r->T, rq.actions = actions;
+        rq.sample_steps = m->steps, rq.guidance = m->guidance;
+        rq.seed = r->p->seed + (uint64_t)e->v * 0x9E3779B97F4A7C15ull;
+        rq.frame_fn = frame_cb, rq.frame_user = e;
         mv_rollout_stats st;
-        mv_status s = mv_rollout_run(&m->dit, &m->sched, &rp, &st);
+        mv_status s = mv_gen_rollout(&m->model, ae, e->work, &rq, &st);
         free(actions);
         if (s) return mv_fail_prefix(s, "method '%s', video %d", m->name, e->v);
         r->dit_calls[o] = st.dit_calls, r->tokens_per_step[o] = st.tokens_per_step;
     }
-    flush_decode(e);
     r->seconds[o] = mv_now() - t0;
     double *ps = r->psnr + o * r->G, *ss = r->ssim + o * r->G;
     mv_metrics_u8_frames(ps, ss, e->gen, mv_dataset_frame(&r->d, e->v, r->C), r->G, r->H, r->H);
     for (int i = 0; i < r->G; i++) ps[i] = MV_MIN(ps[i], EV_PSNR_CAP);
     MV_TRY(cache_save(r, mi, e->v, e->gen));
+#pragma omp atomic
     r->computed++;
     return MV_OK;
 }
@@ -536,55 +441,112 @@ static void hold_bound(ev_run *r) {
     }
 }
 
-static mv_status alloc_video(ev_video *e, ev_run *r) {
-    const mv_ae *ae = &r->ae;
-    size_t Tp = (size_t)ae->T;
-    MV_TRY(mv_ae_work_create(&e->work, ae, EV_BATCH, 0));
-    e->lat = mv_alloc((size_t)r->T * Tp * ae->C * sizeof(float));
-    e->patches = mv_alloc(EV_BATCH * Tp * ae->PD * sizeof(float));
-    e->dec = mv_alloc(EV_BATCH * Tp * ae->PD * sizeof(float));
-    e->img = mv_alloc((size_t)EV_BATCH * ae->H * ae->H * 3 * sizeof(float));
-    e->latb = mv_alloc(EV_BATCH * Tp * ae->C * sizeof(float));
+static mv_status alloc_video(ev_video *e, ev_run *r, ev_progress *pg) {
+    const mv_ae *ae = &r->ae.ae;
+    memset(e, 0, sizeof *e);
+    e->r = r, e->pg = pg, e->v = -1;
+    MV_TRY(mv_gen_work_create(&e->work, ae));
+    e->lat = mv_alloc((size_t)r->T * ae->T * ae->C * sizeof(float));
     e->gen = mv_alloc((size_t)r->G * ae->H * ae->H * 3);
-    if (!e->lat || !e->patches || !e->dec || !e->img || !e->latb || !e->gen) return MV_ERR_NOMEM;
+    if (!e->lat || !e->gen) return mv_fail(MV_ERR_NOMEM, "out of memory for the latents of a %d-frame video", r->T);
     return MV_OK;
 }
 
 static void free_video(ev_video *e) {
-    mv_ae_work_free(e->work);
-    mv_free(e->lat), mv_free(e->patches), mv_free(e->dec), mv_free(e->img), mv_free(e->latb), mv_free(e->gen);
+    mv_gen_work_free(e->work);
+    mv_free(e->lat), mv_free(e->gen);
 }
 
+/* Computes entry (method mi, video v), encoding the video first unless the worker holds its latents. */
+static mv_status run_entry(ev_video *e, int mi, int v) {
+    ev_run *r = e->r;
+    if (e->v != v) {
+        mv_gen_encode(&r->ae.ae, e->work, e->lat, mv_dataset_frame(&r->d, v, 0), r->T);
+        e->v = v;
+    }
+    return run_method(e, mi);
+}
+
+/* The relative cost of entry (method mi, any video): DiT calls x tokens per call; the autoencoded bound
+ * (a decode only) costs 0. Used only to order the work, never to compute a result. */
+static double entry_cost(const ev_run *r, int mi) {
+    if (mi >= r->nm) return 0;
+    const ev_method *m = &r->m[mi];
+    int cs0, nch, lim;
+    if (mv_rollout_chunks(&m->model.sched, r->C, r->T, &cs0, &nch, &lim)) {
+        mv_clear_error();
+        return 0;
+    }
+    return (double)nch * m->model.sched.nsteps * m->steps * (m->guidance != 1.0f ? 2 : 1) *
+           m->model.sched.tokens_per_step_max;
+}
+
+typedef struct {
+    int unit;    /* mi * V + v */
+    double cost; /* entry_cost */
+} ev_unit;
+
+/* Most expensive first; among equals video-major, so a worker often keeps its video's latents. */
+static int unit_order(const void *a, const void *b) {
+    const ev_unit *x = a, *y = b;
+    if (x->cost != y->cost) return x->cost > y->cost ? -1 : 1;
+    return x->unit - y->unit;
+}
+
+/* Computes every (video, method) entry the cache does not hold.
+ * Every entry is computed with one thread per model call: the DiT's kernels do not give the same bits at
+ * every thread count, so this is what makes an entry's frames independent of --threads, of which worker
+ * computes it and of what the cache already held (a resumed run matches a fresh one). --threads N runs N
+ * entries side by side (a 320-token DiT call is too small to keep several cores busy anyway). The most
+ * expensive entries go first (entry_cost), so the last ones to finish are short and no worker idles long
+ * at the end; a worker encodes a video again only when its next entry is of another video. */
 static mv_status compute_all(ev_run *r) {
     int nent = r->nm + 1;
-    uint8_t *todo = calloc((size_t)nent * r->V, 1);
-    if (!todo) return mv_fail(MV_ERR_NOMEM, "out of memory");
-    long total = 0;
+    ev_unit *units = malloc((size_t)nent * r->V * sizeof(ev_unit)); /* pending entries */
+    if (!units) return mv_fail(MV_ERR_NOMEM, "out of memory");
+    ev_progress pg = {.quiet = r->p->quiet};
+    int nu = 0;
     for (int v = 0; v < r->V; v++)
         for (int mi = 0; mi < nent; mi++)
-            if (!cache_load(r, mi, v)) todo[mi * r->V + v] = 1, total += r->G;
+            if (!cache_load(r, mi, v)) units[nu++] = (ev_unit){mi * r->V + v, entry_cost(r, mi)}, pg.total += r->G;
             else r->cached++;
-    ev_video e;
-    memset(&e, 0, sizeof e);
-    e.r = r, e.quiet = r->p->quiet, e.total = total;
-    mv_status s = MV_OK;
+    qsort(units, nu, sizeof *units, unit_order);
     if (r->cached) MV_INFO("cache: %d of %d (video, method) entries reused", r->cached, nent * r->V);
-    if (total == 0) goto done;
-    if ((s = alloc_video(&e, r))) goto done;
-    if (!e.quiet) mv_progress_start(&e.prog, "eval", total, "frames");
-    for (int v = 0; v < r->V && !s; v++) {
-        int any = 0;
-        for (int mi = 0; mi < nent; mi++) any |= todo[mi * r->V + v];
-        if (!any) continue;
-        e.v = v;
-        encode_video(&e);
-        for (int mi = 0; mi < nent && !s; mi++)
-            if (todo[mi * r->V + v]) s = run_method(&e, mi);
+    mv_status s = MV_OK;
+    if (nu == 0) goto done;
+    if (!pg.quiet) mv_progress_start(&pg.prog, "eval", pg.total, "frames");
+    int workers = MV_MAX(1, MV_MIN(mv_get_threads(), nu));
+    char err[1024] = ""; /* the first failure's message (messages are per thread) */
+    int max_levels = omp_get_max_active_levels();
+    omp_set_max_active_levels(1);
+#pragma omp parallel num_threads(workers)
+    {
+        omp_set_num_threads(1); /* this worker's model calls and OpenMP loops: one thread */
+        ev_video e;
+        mv_status ws = alloc_video(&e, r, &pg);
+#pragma omp for schedule(dynamic, 1)
+        for (int i = 0; i < nu; i++) {
+            mv_status failed;
+#pragma omp atomic read
+            failed = s;
+            if (!ws && !failed) ws = run_entry(&e, units[i].unit / r->V, units[i].unit % r->V);
+        }
+#pragma omp critical(ev_error)
+        if (ws && !s) {
+            snprintf(err, sizeof err, "%s", mv_last_error());
+#pragma omp atomic write
+            s = ws;
+        }
+        free_video(&e);
     }
-    if (!s && !e.quiet) mv_progress_end(&e.prog, e.done, NULL);
+    omp_set_max_active_levels(max_levels);
+    if (s) {
+        mv_fail(s, "%s", err);
+        goto done;
+    }
+    if (!pg.quiet) mv_progress_end(&pg.prog, pg.done, NULL);
 done:
-    free_video(&e);
-    free(todo);
+    free(units);
     return s;
 }
 
@@ -624,11 +586,8 @@ static mv_status revisits(ev_run *r) {
 }
 
 static void free_run(ev_run *r) {
-    for (int i = 0; i < r->nm; i++) {
-        if (r->m[i].dit_ok) mv_dit_free(&r->m[i].dit);
-        mv_schedule_free(&r->m[i].sched);
-    }
-    if (r->ae_ok) mv_ae_free(&r->ae);
+    for (int i = 0; i < r->nm; i++) mv_gen_model_free(&r->m[i].model);
+    mv_gen_ae_free(&r->ae);
     if (r->d_ok) mv_dataset_close(&r->d);
     free(r->config_json);
     free(r->psnr), free(r->ssim), free(r->dit_calls), free(r->tokens_per_step), free(r->seconds);

@@ -19,7 +19,11 @@
  *   metrics.json, summary.md, plot_psnr.svg, plot_ssim.svg, report.html, videos/video_<i>.mp4
  * A cache entry is reused only when its key matches (a hash of the autoencoder and method files, the
  * video's frames and actions, context, frames, seed and sampler steps), so a killed evaluation resumes
- * and --force with other summary options (revisit, long horizon) recomputes nothing. */
+ * and --force with other summary options (revisit, long horizon) recomputes nothing.
+ * Generation goes through the pipeline (src/pipeline/generator.h), as in `millivid generate`. Every entry
+ * is computed with one thread per model call and the threads (mv_set_threads) compute entries side by
+ * side, so the results do not depend on the thread count or on what the cache held; they equal
+ * `millivid generate --threads 1` on the same video, seed (seed + video * 0x9E3779B97F4A7C15) and steps. */
 #ifndef MV_EVALUATE_H
 #define MV_EVALUATE_H
 #include <stdint.h>
@@ -69,7 +73,4 @@ typedef struct {
  * schedule needs, checkpoints of an unknown kind or built on another autoencoder, or an output folder of
  * another configuration; every one of them before anything is written. */
 mv_status mv_eval_run(const mv_eval_params *p, mv_eval_result *res);
-
-/* FNV-1a 64 over the bytes of a file, as 16 hex digits. */
-mv_status mv_file_hash(const char *path, char out[17]);
 #endif

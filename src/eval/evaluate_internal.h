@@ -1,25 +1,21 @@
-/* Shared state of evaluate.c (protocol, cache) and evaluate_output.c (metrics.json, report, mp4s). */
+/* Shared state of evaluate.c (protocol, cache) and evaluate_output.c (metrics.json, report, mp4s).
+ * evaluate.c calls into evaluate_output.c, never the other way round. */
 #ifndef MV_EVALUATE_INTERNAL_H
 #define MV_EVALUATE_INTERNAL_H
 #include "core/core.h"
 #include "eval/evaluate.h"
 #include "io/dataset.h"
-#include "models/autoencoder.h"
-#include "models/dit.h"
-#include "rollout/schedule.h"
+#include "pipeline/generator.h"
 
 #define EV_PSNR_CAP 100.0 /* identical frames (PSNR +inf) are stored as 100 dB */
+#define EV_TEXT_MAX (64 << 20) /* config.json and cache entries are far smaller */
 #define EV_BOUNDS 3       /* "autoencoded", "random", "hold_last" after the methods */
 
 typedef struct {
     char name[64];
     const char *path;     /* NULL for the bounds */
-    char file_hash[17];
     int is_bound;
-    mv_method method;
-    mv_dit dit;
-    int dit_ok;
-    mv_schedule sched;
+    mv_gen_model model;   /* the DiT, its method and schedule (methods only) */
     int steps;
     float guidance;
     int reach_context;    /* the MilliVid reach + 1 of the checkpoint's configuration (the default context) */
@@ -29,9 +25,7 @@ typedef struct {
     const mv_eval_params *p;
     mv_dataset d;
     int d_ok;
-    mv_ae ae;
-    int ae_ok;
-    char ae_hash[17], ae_file_hash[17];
+    mv_gen_ae ae;         /* the autoencoder (ae.hash, ae.file_hash) */
     ev_method m[MV_EVAL_MAX_METHODS + EV_BOUNDS]; /* methods, then "autoencoded" (nm), "random" (nm + 1),
                                                    * "hold_last" (nm + 2) */
     int nm;                               /* DiT methods */
@@ -55,9 +49,11 @@ typedef struct {
 static inline int ev_rows(const ev_run *r) { return r->nm + EV_BOUNDS; }
 static inline size_t ev_idx(const ev_run *r, int method, int video) { return (size_t)method * r->V + video; }
 
+/* cache/<method>/video_<i>.<ext> of the output folder */
+static inline void ev_cache_path(char *dst, size_t n, const ev_run *r, int method, int video, const char *ext) {
+    snprintf(dst, n, "%s/cache/%s/video_%d.%s", r->p->out_dir, r->m[method].name, video, ext);
+}
+
 /* evaluate_output.c */
 mv_status ev_write_outputs(ev_run *r, char *summary_path, size_t n);
-mv_status ev_write_text(const char *path, const char *text); /* atomic (tmp + rename) */
-mv_status ev_read_text(const char *path, char **text);       /* malloc'd, NUL-terminated */
-void ev_cache_path(char *dst, size_t n, const ev_run *r, int method, int video, const char *ext);
 #endif

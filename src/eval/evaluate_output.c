@@ -7,6 +7,7 @@
 
 #include "eval/evaluate_internal.h"
 #include "eval/report.h"
+#include "io/files.h"
 #include "io/image.h"
 #include "io/tensorfile.h"
 #include "io/video.h"
@@ -14,40 +15,6 @@
 #define EV_RESAMPLES 1000
 #define EV_PANEL_MIN 128 /* side-by-side panels are upscaled (nearest) to at least this many pixels */
 #define EV_BAND 20       /* label band above the panels, pixels */
-
-mv_status ev_write_text(const char *path, const char *text) {
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return mv_fail(MV_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
-    size_t n = strlen(text);
-    int bad = fwrite(text, 1, n, f) != n;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path)) {
-        remove(tmp);
-        return mv_fail(MV_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    }
-    return MV_OK;
-}
-
-mv_status ev_read_text(const char *path, char **text) {
-    *text = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return mv_fail(MV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    mv_status s = MV_OK;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!buf || fseek(f, 0, SEEK_SET) || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        s = mv_fail(MV_ERR_IO, "%s: cannot read", path);
-    } else {
-        buf[n] = 0;
-        *text = buf;
-    }
-    fclose(f);
-    return s;
-}
 
 /* ---------------------------------------------------------------- summaries */
 
@@ -176,11 +143,11 @@ static mv_status write_metrics_json(const ev_run *r, const ev_summary *sum, int 
     cJSON *j = cJSON_CreateObject();
     cJSON_AddItemToObject(j, "config", cJSON_Parse(r->config_json));
     cJSON_AddStringToObject(j, "ae", r->p->ae_path);
-    cJSON_AddStringToObject(j, "ae_file_hash", r->ae_file_hash);
-    cJSON_AddStringToObject(j, "ae_hash", r->ae_hash);
+    cJSON_AddStringToObject(j, "ae_file_hash", r->ae.file_hash);
+    cJSON_AddStringToObject(j, "ae_hash", r->ae.hash);
     cJSON *ck = cJSON_AddObjectToObject(j, "checkpoint_hashes");
-    for (int i = 0; i < r->nm; i++) cJSON_AddStringToObject(ck, r->m[i].path, r->m[i].file_hash);
-    cJSON_AddStringToObject(ck, r->p->ae_path, r->ae_file_hash);
+    for (int i = 0; i < r->nm; i++) cJSON_AddStringToObject(ck, r->m[i].path, r->m[i].model.file_hash);
+    cJSON_AddStringToObject(ck, r->p->ae_path, r->ae.file_hash);
     cJSON_AddNumberToObject(j, "videos", r->V);
     cJSON_AddNumberToObject(j, "context", r->C);
     cJSON_AddNumberToObject(j, "frames", r->T);
@@ -211,7 +178,7 @@ static mv_status write_metrics_json(const ev_run *r, const ev_summary *sum, int 
         const ev_summary *s = &sum[mi];
         cJSON *o = cJSON_AddObjectToObject(ms, r->m[mi].name);
         cJSON_AddBoolToObject(o, "is_bound", r->m[mi].is_bound);
-        cJSON_AddStringToObject(o, "kind", mi < r->nm ? mv_method_name(r->m[mi].method) : r->m[mi].name);
+        cJSON_AddStringToObject(o, "kind", mi < r->nm ? mv_method_name(r->m[mi].model.method) : r->m[mi].name);
         if (mi < r->nm) cJSON_AddStringToObject(o, "checkpoint", r->m[mi].path);
         if (mi < r->nm) cJSON_AddNumberToObject(o, "sample_steps", r->m[mi].steps);
         add_metric(o, "psnr", &s->psnr, r->V);
@@ -226,7 +193,7 @@ static mv_status write_metrics_json(const ev_run *r, const ev_summary *sum, int 
     if (!text) return mv_fail(MV_ERR_NOMEM, "out of memory");
     char path[1200];
     snprintf(path, sizeof path, "%s/metrics.json", r->p->out_dir);
-    mv_status st = ev_write_text(path, text);
+    mv_status st = mv_write_file_atomic(path, text, strlen(text));
     free(text);
     return st;
 }

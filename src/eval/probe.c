@@ -12,12 +12,7 @@
 #include "core/rng.h"
 #include "eval/metrics.h"
 #include "io/dataset.h"
-#include "models/autoencoder.h"
-#include "models/checkpoint.h"
-#include "models/dit.h"
-#include "rollout/rollout.h"
-
-#define PR_BATCH 8 /* frames per autoencoder call */
+#include "pipeline/generator.h"
 
 /* ---------------------------------------------------------------- choosing probe frames */
 
@@ -189,12 +184,8 @@ void mv_probe_params_init(mv_probe_params *p) {
 typedef struct {
     char name[64];
     const char *path;
-    mv_dit dit;
-    int dit_ok;
-    mv_ckpt_meta meta;
-    mv_method method;
-    mv_schedule full;        /* owned */
-    mv_schedule pre_k, pre_1; /* shallow prefixes of full for K frames and for one frame */
+    mv_gen_model model;       /* the DiT, its method and full schedule (model.sched) */
+    mv_schedule pre_k, pre_1; /* shallow prefixes of model.sched for K frames and for one frame */
     double seconds;
     long dit_calls;
 } pr_method;
@@ -205,10 +196,8 @@ typedef struct {
     const mv_probe_params *p;
     mv_dataset d;
     int d_ok;
-    mv_ae ae;
-    int ae_ok;
-    char ae_hash[17];
-    mv_ae_work *work;
+    mv_gen_ae ae;
+    mv_gen_work *work;
     pr_method m[MV_PROBE_MAX_METHODS];
     int nm, nrows; /* rows: methods, then hold_last, autoencoded, random_video */
     mv_probe_rule rule;
@@ -220,10 +209,6 @@ typedef struct {
     double *rec_psnr, *rec_ssim, *plain_psnr;
     /* one video's work */
     float *lat;     /* [T, T_pyr, C] latents of the frames encoded so far */
-    float *patches; /* [PR_BATCH, T_pyr, 3P^2] */
-    float *dec;     /* [PR_BATCH, T_pyr, 3P^2] */
-    float *img;     /* [PR_BATCH, H, H, 3] */
-    float *glat;    /* [K, T_pyr, C] generated frames (level 0 filled, the rest zero) */
     uint8_t *gen;   /* [K, H, H, 3] decoded frames */
     int *actions;   /* [T] */
     int lat_lo, lat_hi; /* encoded frames [lo, hi) of the current video */
@@ -291,13 +276,11 @@ static mv_status open_inputs(pr_run *r) {
     }
     r->rule.revisit = p->revisit;
     if (r->rule.revisit.wrap_blocks < 0) r->rule.revisit.wrap_blocks = mv_dataset_world_width(d);
-    if ((s = mv_ae_load(&r->ae, p->ae_path, 0))) return s;
-    r->ae_ok = 1;
-    mv_ae_hash(&r->ae, r->ae_hash);
-    r->H = r->ae.H;
-    if (r->ae.H != d->size)
+    if ((s = mv_gen_ae_load(&r->ae, p->ae_path))) return s;
+    r->H = r->ae.ae.H;
+    if (r->H != d->size)
         return mv_fail(MV_ERR_SHAPE, "%s has %dx%d frames but the autoencoder %s expects %dx%d", p->data_dir, d->size,
-                       d->size, p->ae_path, r->ae.H, r->ae.H);
+                       d->size, p->ae_path, r->H, r->H);
     return MV_OK;
 }
 
@@ -306,32 +289,16 @@ static mv_status load_method(pr_run *r, int i) {
     pr_method *m = &r->m[i];
     const char *path = r->p->dit_paths[i];
     m->path = path;
-    mv_status s = mv_dit_load(&m->dit, path, &m->meta);
+    mv_status s = mv_gen_model_load(&m->model, path, &r->ae, NULL, 0);
     if (s) return s;
-    m->dit_ok = 1;
-    int fp = m->dit.kind == MV_DIT_FRAMEPACK;
-    if (mv_method_from_string(m->meta.variant, &m->method) || (m->method == MV_METHOD_FRAMEPACK) != fp)
-        return mv_fail(MV_ERR_FORMAT, "%s: unknown method '%s' for a %s model (expected %s)", path, m->meta.variant,
-                       m->meta.model, fp ? "framepack" : "millivid or fullres");
-    if (!m->meta.ae_hash[0])
-        MV_WARN("%s: no ae_hash metadata; cannot check it was trained on %s", path, r->p->ae_path);
-    else if (strcmp(m->meta.ae_hash, r->ae_hash))
-        return mv_fail(MV_ERR_ARG, "%s was trained on another autoencoder (ae_hash %s), but --ae %s has hash %s; "
-                       "probe it with the autoencoder it was trained on", path, m->meta.ae_hash, r->p->ae_path,
-                       r->ae_hash);
-    const mv_config *c = &m->meta.config;
-    if (c->image_size != r->ae.H || c->patch != r->ae.P || c->levels != r->ae.L || c->latent_channels != r->ae.C)
-        return mv_fail(MV_ERR_SHAPE, "%s: latents of %d px, patch %d, %d levels, %d channels, but the autoencoder %s "
-                       "has %d px, patch %d, %d levels, %d channels", path, c->image_size, c->patch, c->levels,
-                       c->latent_channels, r->p->ae_path, r->ae.H, r->ae.P, r->ae.L, r->ae.C);
-    if ((s = mv_schedule_build(&m->full, m->method, c))) return mv_fail_prefix(s, "%s: stored config", path);
-    if ((s = mv_probe_schedule_prefix(&m->pre_k, &m->full, r->K))) return s;
-    if ((s = mv_probe_schedule_prefix(&m->pre_1, &m->full, 1))) return s;
+    if ((s = mv_probe_schedule_prefix(&m->pre_k, &m->model.sched, r->K))) return s;
+    if ((s = mv_probe_schedule_prefix(&m->pre_1, &m->model.sched, 1))) return s;
     /* name: the method, numbered when it repeats */
     int same = 0;
-    for (int j = 0; j < i; j++) same += r->m[j].method == m->method;
-    if (same) snprintf(m->name, sizeof m->name, "%s_%d", mv_method_name(m->method), same + 1);
-    else snprintf(m->name, sizeof m->name, "%s", mv_method_name(m->method));
+    mv_method method = m->model.method;
+    for (int j = 0; j < i; j++) same += r->m[j].model.method == method;
+    if (same) snprintf(m->name, sizeof m->name, "%s_%d", mv_method_name(method), same + 1);
+    else snprintf(m->name, sizeof m->name, "%s", mv_method_name(method));
     return MV_OK;
 }
 
@@ -342,20 +309,20 @@ static mv_status load_methods(pr_run *r) {
     r->nrows = r->nm + 3;
     for (int i = 0; i < r->nm; i++) MV_TRY(load_method(r, i));
     int R = 0;
-    for (int l = 0; l < r->m[0].meta.config.levels; l++) R += r->m[0].meta.config.mv_windows[l];
+    for (int l = 0; l < r->m[0].model.meta.config.levels; l++) R += r->m[0].model.meta.config.mv_windows[l];
     for (int i = 1; i < r->nm; i++) {
         int Ri = 0;
-        for (int l = 0; l < r->m[i].meta.config.levels; l++) Ri += r->m[i].meta.config.mv_windows[l];
+        for (int l = 0; l < r->m[i].model.meta.config.levels; l++) Ri += r->m[i].model.meta.config.mv_windows[l];
         if (Ri != R)
             return mv_fail(MV_ERR_ARG, "%s has MilliVid reach %d (sum of millivid.windows) but %s has %d; probe "
                            "checkpoints of one configuration together", r->m[i].path, Ri, r->m[0].path, R);
     }
     r->max_S = 0;
     for (int i = 0; i < r->nm; i++) {
-        if (r->m[i].full.S > R + 1)
+        if (r->m[i].model.sched.S > R + 1)
             return mv_fail(MV_ERR_ARG, "%s: its rollout needs %d context frames, more than the reach + 1 = %d",
-                           r->m[i].path, r->m[i].full.S, R + 1);
-        r->max_S = MV_MAX(r->max_S, r->m[i].full.S);
+                           r->m[i].path, r->m[i].model.sched.S, R + 1);
+        r->max_S = MV_MAX(r->max_S, r->m[i].model.sched.S);
     }
     r->rule.reach = R;
     return MV_OK;
@@ -400,52 +367,45 @@ static mv_status choose_points(pr_run *r) {
 }
 
 static mv_status alloc_work(pr_run *r) {
-    const mv_ae *ae = &r->ae;
-    size_t Tp = (size_t)ae->T, fs = (size_t)r->H * r->H * 3;
-    MV_TRY(mv_ae_work_create(&r->work, ae, PR_BATCH, 0));
-    r->lat = mv_alloc((size_t)r->T * Tp * ae->C * sizeof(float));
-    r->patches = mv_alloc(PR_BATCH * Tp * ae->PD * sizeof(float));
-    r->dec = mv_alloc(PR_BATCH * Tp * ae->PD * sizeof(float));
-    r->img = mv_alloc(PR_BATCH * fs * sizeof(float));
-    r->glat = mv_alloc((size_t)r->K * Tp * ae->C * sizeof(float));
+    const mv_ae *ae = &r->ae.ae;
+    size_t fs = (size_t)r->H * r->H * 3;
+    MV_TRY(mv_gen_work_create(&r->work, ae));
+    r->lat = mv_alloc((size_t)r->T * ae->T * ae->C * sizeof(float));
     r->gen = mv_alloc((size_t)r->K * fs);
     r->actions = malloc((size_t)r->T * sizeof(int));
     size_t nr = (size_t)r->nrows;
     r->rec_psnr = malloc(nr * MV_MAX(r->np, 1) * r->K * sizeof(double));
     r->rec_ssim = malloc(nr * MV_MAX(r->np, 1) * r->K * sizeof(double));
     r->plain_psnr = malloc(nr * MV_MAX(r->nq, 1) * sizeof(double));
-    if (!r->lat || !r->patches || !r->dec || !r->img || !r->glat || !r->gen || !r->actions || !r->rec_psnr ||
-        !r->rec_ssim || !r->plain_psnr)
+    if (!r->lat || !r->gen || !r->actions || !r->rec_psnr || !r->rec_ssim || !r->plain_psnr)
         return mv_fail(MV_ERR_NOMEM, "out of memory");
     return MV_OK;
 }
 
 /* Encodes frames [lo, hi) of video v into r->lat (rows indexed by absolute frame). */
 static void encode_frames(pr_run *r, int v, int lo, int hi) {
-    const mv_ae *ae = &r->ae;
-    for (int f0 = lo; f0 < hi; f0 += PR_BATCH) {
-        int n = MV_MIN(PR_BATCH, hi - f0);
-        mv_ae_pyramid_u8(ae, r->work, r->patches, mv_dataset_frame(&r->d, v, f0), n);
-        mv_ae_encode(ae, r->work, r->lat + (size_t)f0 * ae->T * ae->C, r->patches, n);
-    }
+    const mv_ae *ae = &r->ae.ae;
+    mv_gen_encode(ae, r->work, r->lat + (size_t)lo * ae->T * ae->C, mv_dataset_frame(&r->d, v, lo), hi - lo);
     r->lat_lo = lo, r->lat_hi = hi;
 }
 
-/* Decodes n frames of latents lat [n, T_pyr, C] at level 0 into r->gen [n, H, H, 3] (uint8, rounded). */
-static void decode_frames(pr_run *r, const float *lat, int n) {
-    const mv_ae *ae = &r->ae;
-    int keep[PR_BATCH] = {0};
+/* Frame callback: the frames of the current rollout or decode, stored in r->gen from r->gen_first on. */
+static mv_status store_frame(void *user, int frame, const uint8_t *rgb) {
+    pr_run *r = user;
     size_t fs = (size_t)r->H * r->H * 3;
-    for (int f0 = 0; f0 < n; f0 += PR_BATCH) {
-        int b = MV_MIN(PR_BATCH, n - f0);
-        mv_ae_decode(ae, r->work, r->dec, lat + (size_t)f0 * ae->T * ae->C, keep, b);
-        mv_ae_image0(ae, r->img, r->dec, b);
-        uint8_t *dst = r->gen + (size_t)f0 * fs;
-        for (size_t i = 0; i < (size_t)b * fs; i++) {
-            float x = r->img[i] < 0 ? 0 : r->img[i] > 1 ? 1 : r->img[i];
-            dst[i] = (uint8_t)lrintf(x * 255.0f);
-        }
-    }
+    int i = frame - r->gen_first;
+    if (i != r->gen_n || i >= r->gen_cap)
+        return mv_fail(MV_ERR_INTERNAL, "probe: got frame %d, expected %d", frame, r->gen_first + r->gen_n);
+    memcpy(r->gen + (size_t)i * fs, rgb, fs);
+    r->gen_n++;
+    return MV_OK;
+}
+
+/* Decodes n frames of latents lat [n, T_pyr, C] at level 0 into r->gen [n, H, H, 3]. */
+static void decode_frames(pr_run *r, const float *lat, int n) {
+    r->gen_first = 0, r->gen_n = 0, r->gen_cap = n;
+    mv_status s = mv_gen_decode(&r->ae.ae, r->work, lat, 0, n, store_frame, r);
+    MV_ASSERT(s == MV_OK);
 }
 
 /* PSNR (capped) and SSIM of n frames a against frames [f, f + n) of video v. */
@@ -454,64 +414,30 @@ static void score(pr_run *r, double *psnr, double *ssim, const uint8_t *a, int v
     for (int i = 0; i < n; i++) psnr[i] = MV_MIN(psnr[i], MV_PROBE_PSNR_CAP);
 }
 
-static mv_status context_cb(void *user, int frame, int level, float *dst) {
-    pr_run *r = user;
-    const mv_ae *ae = &r->ae;
-    if (frame < r->lat_lo || frame >= r->lat_hi || level < 0 || level >= ae->L)
-        return mv_fail(MV_ERR_INTERNAL, "probe: rollout asked for frame %d level %d, encoded frames are %d-%d", frame,
-                       level, r->lat_lo, r->lat_hi - 1);
-    memcpy(dst, r->lat + ((size_t)frame * ae->T + ae->offset[level]) * ae->C,
-           (size_t)ae->tokens[level] * ae->C * sizeof(float));
-    return MV_OK;
-}
-
-static int oracle_cb(void *user, int frame, int level, float *dst) {
-    pr_run *r = user;
-    const mv_ae *ae = &r->ae;
-    if (frame < r->lat_lo || frame >= r->lat_hi || level < 0 || level >= ae->L) return 0;
-    memcpy(dst, r->lat + ((size_t)frame * ae->T + ae->offset[level]) * ae->C,
-           (size_t)ae->tokens[level] * ae->C * sizeof(float));
-    return 1;
-}
-
-static mv_status frame_cb(void *user, int frame, const float *level0) {
-    pr_run *r = user;
-    const mv_ae *ae = &r->ae;
-    int i = frame - r->gen_first;
-    if (i != r->gen_n || i >= r->gen_cap)
-        return mv_fail(MV_ERR_INTERNAL, "probe: rollout returned frame %d, expected %d", frame, r->gen_first + r->gen_n);
-    float *dst = r->glat + (size_t)i * ae->T * ae->C;
-    memset(dst, 0, (size_t)ae->T * ae->C * sizeof(float));
-    memcpy(dst + (size_t)ae->offset[0] * ae->C, level0, (size_t)ae->tokens[0] * ae->C * sizeof(float));
-    r->gen_n++;
-    return MV_OK;
-}
-
 /* Rolls method m out from the ground-truth history [0, f) of video v to frame f + n (schedule s) and
  * decodes the n generated frames into r->gen. */
 static mv_status rollout_at(pr_run *r, pr_method *m, const mv_schedule *s, int v, int f, int n) {
-    mv_rollout_params rp;
-    mv_rollout_params_init(&rp);
-    rp.context = f, rp.frames = f + n, rp.sample_steps = r->p->sample_steps;
-    rp.guidance = m->method == MV_METHOD_FRAMEPACK ? 1.0f : (float)m->meta.config.guidance;
-    rp.seed = r->p->seed ^ (0x9E3779B97F4A7C15ull * ((uint64_t)v * 1000003u + (uint64_t)f + 1));
-    rp.actions = r->actions;
-    rp.context_fn = context_cb, rp.context_user = r, rp.frame_fn = frame_cb, rp.frame_user = r;
-    rp.oracle_levels = r->p->oracle_levels, rp.oracle_fn = oracle_cb, rp.oracle_user = r;
+    mv_gen_request rq;
+    mv_gen_request_init(&rq);
+    rq.context_lat = r->lat, rq.context_first = r->lat_lo, rq.context = f, rq.frames = f + n;
+    rq.sample_steps = r->p->sample_steps;
+    rq.seed = r->p->seed ^ (0x9E3779B97F4A7C15ull * ((uint64_t)v * 1000003u + (uint64_t)f + 1));
+    rq.actions = r->actions, rq.schedule = s;
+    rq.frame_fn = store_frame, rq.frame_user = r;
+    rq.oracle_levels = r->p->oracle_levels, rq.known_frames = r->lat_hi;
     r->gen_first = f, r->gen_n = 0, r->gen_cap = n;
     mv_rollout_stats st;
-    mv_status status = mv_rollout_run(&m->dit, s, &rp, &st);
+    mv_status status = mv_gen_rollout(&m->model, &r->ae.ae, r->work, &rq, &st);
     if (status) return mv_fail_prefix(status, "%s (%s), video %d, frame %d", m->name, m->path, v, f);
     if (r->gen_n != n)
         return mv_fail(MV_ERR_INTERNAL, "probe: %s rollout gave %d of %d frames", m->name, r->gen_n, n);
     m->dit_calls += st.dit_calls;
-    decode_frames(r, r->glat, n);
     return MV_OK;
 }
 
 /* The bounds at the probe points and the random frames of video v. */
 static void bounds_of_video(pr_run *r, int v) {
-    const mv_ae *ae = &r->ae;
+    const mv_ae *ae = &r->ae.ae;
     int K = r->K, nm = r->nm;
     size_t ls = (size_t)ae->T * ae->C;
     const uint8_t *video = mv_dataset_frame(&r->d, v, 0);
@@ -616,7 +542,7 @@ static void summarize(const pr_run *r, mv_probe_result *res, double *work) {
         int bound = row >= r->nm;
         snprintf(w->name, sizeof w->name, "%s", bound ? BOUND_NAMES[row - r->nm] : r->m[row].name);
         w->is_bound = bound;
-        w->step = bound ? -1 : r->m[row].meta.step;
+        w->step = bound ? -1 : r->m[row].model.meta.step;
         w->seconds = bound ? NAN : r->m[row].seconds;
         w->dit_calls = bound ? -1 : r->m[row].dit_calls;
         point_means(r, r->rec_psnr, row, pm);
@@ -655,7 +581,7 @@ static char *result_json(const pr_run *r, const mv_probe_result *res, double *wo
     cJSON_AddNumberToObject(j, "format_version", 1);
     cJSON_AddStringToObject(j, "millivid_version", mv_version());
     cJSON_AddStringToObject(j, "ae", p->ae_path);
-    cJSON_AddStringToObject(j, "ae_hash", r->ae_hash);
+    cJSON_AddStringToObject(j, "ae_hash", r->ae.hash);
     cJSON_AddStringToObject(j, "data", p->data_dir);
     cJSON *st = cJSON_AddObjectToObject(j, "settings");
     cJSON_AddNumberToObject(st, "videos", r->V);
@@ -721,9 +647,9 @@ static char *result_json(const pr_run *r, const mv_probe_result *res, double *wo
         cJSON_AddStringToObject(o, "name", w->name);
         if (!w->is_bound) {
             const pr_method *m = &r->m[row];
-            cJSON_AddStringToObject(o, "method", mv_method_name(m->method));
+            cJSON_AddStringToObject(o, "method", mv_method_name(m->model.method));
             cJSON_AddStringToObject(o, "checkpoint", m->path);
-            cJSON_AddNumberToObject(o, "step", (double)m->meta.step);
+            cJSON_AddNumberToObject(o, "step", (double)m->model.meta.step);
             cJSON_AddNumberToObject(o, "sample_steps", p->sample_steps);
             cJSON_AddNumberToObject(o, "dit_calls", (double)m->dit_calls);
             cJSON_AddNumberToObject(o, "seconds", m->seconds);
@@ -777,14 +703,11 @@ static mv_status write_atomic(const char *path, const char *text) {
 }
 
 static void free_run(pr_run *r) {
-    for (int i = 0; i < r->nm; i++) {
-        if (r->m[i].dit_ok) mv_dit_free(&r->m[i].dit);
-        mv_schedule_free(&r->m[i].full);
-    }
-    if (r->ae_ok) mv_ae_free(&r->ae);
+    for (int i = 0; i < r->nm; i++) mv_gen_model_free(&r->m[i].model);
+    mv_gen_ae_free(&r->ae);
     if (r->d_ok) mv_dataset_close(&r->d);
-    mv_ae_work_free(r->work);
-    mv_free(r->lat), mv_free(r->patches), mv_free(r->dec), mv_free(r->img), mv_free(r->glat), mv_free(r->gen);
+    mv_gen_work_free(r->work);
+    mv_free(r->lat), mv_free(r->gen);
     free(r->actions);
     free(r->pt_video), free(r->pt_frame), free(r->pt_rem), free(r->q_video), free(r->q_frame), free(r->partner);
     free(r->rec_psnr), free(r->rec_ssim), free(r->plain_psnr);

@@ -113,3 +113,17 @@ fail:
     free(tmp);
     return s;
 }
+
+mv_status mv_file_hash(const char *path, char out[17]) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return mv_fail(MV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    uint64_t h = MV_HASH_SEED;
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) h = mv_fnv1a(h, buf, n);
+    int err = ferror(f);
+    fclose(f);
+    if (err) return mv_fail(MV_ERR_IO, "%s: read error", path);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+    return MV_OK;
+}

@@ -208,12 +208,9 @@ fail:
 }
 
 void mv_ae_hash(const mv_ae *ae, char out[17]) {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = MV_HASH_SEED;
     const mv_params *p = &ae->params;
-    for (int i = 0; i < p->count; i++) {
-        const unsigned char *b = (const unsigned char *)mv_params_data(p, i);
-        for (size_t k = 0; k < p->info[i].numel * sizeof(float); k++) h = (h ^ b[k]) * 1099511628211ull;
-    }
+    for (int i = 0; i < p->count; i++) h = mv_fnv1a(h, mv_params_data(p, i), p->info[i].numel * sizeof(float));
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 

@@ -114,7 +114,6 @@ static size_t acts_carve(mv_block_acts *a, const mv_block *blk, size_t N, float 
         a->mod2 = a->ln2;
         a->ada = a->silu_c = a->c_in = NULL;
     }
-    a->qkv = NULL; /* q, k, v are computed straight into their own buffers (three GEMMs) */
 #undef CARVE
     return off;
 }

@@ -12,7 +12,7 @@ typedef struct {
     int D, heads, adaln; /* adaln = 1: adaLN-Zero block with modulation Linear(D -> 6D) */
     /* parameter indices into the arena */
     int qkv_w, qkv_b, qnorm_w, knorm_w, proj_w, proj_b, fc1_w, fc1_b, fc2_w, fc2_b, ada_w, ada_b;
-    /* Added: 1 = the condition is one vector per sample, c/dc [B, D], broadcast over the T tokens
+    /* 1 = the condition is one vector per sample, c/dc [B, D], broadcast over the T tokens
      * (the AE decoder; saves the adaLN Linear on every token). 0 (default) = c/dc [B, T, D]. */
     int cond_per_sample;
 } mv_block;
@@ -21,15 +21,15 @@ typedef struct {
 typedef struct {
     size_t max_tokens;
     float *buf; /* one allocation, carved into the fields below */
-    float *x_in, *ln1, *ln1_mean, *ln1_rstd, *mod1, *qkv, *q, *k, *qn, *kn, *q_rstd, *k_rstd, *att,
+    float *x_in, *ln1, *ln1_mean, *ln1_rstd, *mod1, *q, *k, *qn, *kn, *q_rstd, *k_rstd, *att,
         *lse, *att_proj, *x_mid, *ln2, *ln2_mean, *ln2_rstd, *mod2, *h, *h_gelu, *mlp_out, *ada,
         *silu_c;
-    float *v, *c_in; /* added: v [N, D] contiguous copy; c_in = saved condition (adaln only) */
-    /* Added: the condition-row map of the last forward (mv_block_forward_rows; NULL otherwise):
+    float *v, *c_in; /* v [N, D] (its own buffer, like q and k); c_in: the saved condition (adaln only) */
+    /* The condition-row map of the last forward (mv_block_forward_rows; NULL otherwise):
      * uidx [B*T] row of cu of every token (the caller keeps it alive until backward), U rows. */
     const int *uidx;
     int U;
-    int *row_start, *row_tok; /* added: the tokens of each row, [max_tokens + 1] and [max_tokens] */
+    int *row_start, *row_tok; /* the tokens of each row, [max_tokens + 1] and [max_tokens] */
     /* bf16 training path (acts made under MV_MATMUL_BF16; NULL otherwise): the block's matmuls take
      * operands rounded once per forward and kept for backward: weights wb [12 D^2] (qkv, proj, fc1, fc2
      * as stored), inputs mod1b, attb, mod2b [N, D] and hgb [N, 4D]. bf16_used: the last forward ran it
@@ -55,7 +55,7 @@ size_t mv_block_scratch_floats(const mv_block *blk, size_t tokens, int T);
  * dc: [B, T, D] accumulated gradient w.r.t. c (adaln only). Parameter grads accumulate into p->grad. */
 void mv_block_backward(const mv_block *blk, mv_params *p, const mv_block_acts *acts, float *scratch,
                        float *dx, float *dc, const uint8_t *mask, int B, int T);
-/* Added: the adaLN condition as U distinct rows cu [U, D] and a map uidx [B*T] (values in [0, U)) from
+/* The adaLN condition as U distinct rows cu [U, D] and a map uidx [B*T] (values in [0, U)) from
  * token to row: the modulation Linear runs once per row (exact: same inputs, same outputs). Same
  * results as mv_block_forward with c[n] = cu[uidx[n]] (adaln blocks only). */
 void mv_block_forward_rows(const mv_block *blk, const mv_params *p, mv_block_acts *acts, float *scratch,
@@ -75,7 +75,7 @@ void mv_mod_rows_forward(float *out, const float *x, const float *shift, const f
 void mv_mod_rows_backward(float *dx, float *dshift, float *dscale, const float *dout, const float *x,
                           const float *scale, int ld, const int *row_start, const int *row_tok, int U, int D);
 void mv_rows_index(int *row_start, int *row_tok, const int *uidx, int U, int N);
-/* Added: the block's vectorised GELU-tanh (same maths as nn.h gelu_forward), exposed for tests. */
+/* The block's vectorised GELU-tanh (same maths as nn.h gelu_forward), exposed for tests. */
 void mv_block_gelu_forward(float *out, const float *inp, size_t n);
 /* Inference with context keys/values (the DiT's cached sampling path). The T processed tokens of each
  * sample attend to Tc context keys/values (computed earlier by the same function with k_out/v_out)

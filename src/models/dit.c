@@ -14,6 +14,7 @@
 #define RMS_EPS FLT_EPSILON /* PyTorch RMSNorm eps=None on float32: machine epsilon 2^-23 */
 
 const char *mv_dit_kind_name(mv_dit_kind k) { return k == MV_DIT_FRAMEPACK ? "framepack" : "universal"; }
+const char *mv_dit_kind_model(mv_dit_kind k) { return k == MV_DIT_FRAMEPACK ? "video_framepack" : "video_universal"; }
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -32,7 +33,8 @@ static mv_status dit_layout(mv_dit *m, const mv_config *cfg, mv_dit_kind kind) {
     m->depth = cfg->dit_depth;
     m->heads = cfg->dit_heads;
     m->levels = cfg->levels;
-    m->grid0 = cfg->image_size / cfg->patch;
+    m->grid0 = mv_config_grid(cfg, 0);
+    for (int l = 0; l < cfg->levels && l < MV_MAX_LEVELS; l++) m->grid[l] = mv_config_grid(cfg, l);
     m->context_cache = cfg->context_cache;
     m->fp_denoise = cfg->fp_denoise;
     mv_status s = MV_OK;
@@ -148,8 +150,8 @@ mv_status mv_dit_load(mv_dit *m, const char *path, mv_ckpt_meta *meta_out) {
     MV_TRY(mv_ckpt_open(&f, &meta, path, NULL));
     mv_status s = MV_OK;
     mv_dit_kind kind = MV_DIT_UNIVERSAL;
-    if (!strcmp(meta.model, "video_framepack")) kind = MV_DIT_FRAMEPACK;
-    else if (strcmp(meta.model, "video_universal"))
+    if (!strcmp(meta.model, mv_dit_kind_model(MV_DIT_FRAMEPACK))) kind = MV_DIT_FRAMEPACK;
+    else if (strcmp(meta.model, mv_dit_kind_model(MV_DIT_UNIVERSAL)))
         s = mv_fail(MV_ERR_FORMAT, "%s: expected a video DiT checkpoint (millivid train), found %s", path, meta.model);
     if (!s && (s = dit_layout(m, &meta.config, kind))) mv_fail_prefix(s, "%s: stored config", path);
     /* The file must hold every tensor of the config it states before that config sizes any memory. */
@@ -440,7 +442,7 @@ static void fp_runs_make(const mv_dit *m, fp_runs *r, int B) {
     int tok = 0, fr = 0;
     size_t off = 0;
     for (int l = m->levels - 1; l >= 0; l--) {
-        int g = m->grid0 >> l;
+        int g = m->grid[l];
         r->nfr[l] = m->fp_context[l] + (l == 0 ? m->fp_denoise : 0);
         r->frame0[l] = fr;
         r->tok0[l] = tok;
@@ -458,7 +460,7 @@ int mv_dit_fp_layout(const mv_dit *m, int *frame, int *level, int *row, int *col
     fp_runs r;
     fp_runs_make(m, &r, 1);
     for (int l = 0; l < m->levels; l++) {
-        int g = m->grid0 >> l, n = r.tok0[l];
+        int g = m->grid[l], n = r.tok0[l];
         for (int f = 0; f < r.nfr[l]; f++)
             for (int i = 0; i < g; i++)
                 for (int j = 0; j < g; j++, n++) {

@@ -24,6 +24,7 @@ typedef struct {
     mv_dit_kind kind;
     int C, D, depth, heads, levels; /* latent channels, width, blocks, heads, level-embedding rows */
     int grid0;                      /* h_0 = w_0 of the level-0 latent grid */
+    int grid[MV_MAX_LEVELS];        /* side of the latent grid at each level (mv_config_grid; grid[0] = grid0) */
     int fp_context[MV_MAX_LEVELS];  /* FramePack: context frames per kernel level, finest first */
     int fp_denoise;                 /* FramePack: denoised frames n_d */
     int fp_frames, fp_tokens;       /* FramePack: frames F per chunk, tokens per sample */
@@ -113,6 +114,8 @@ typedef struct {
 } mv_dit_workspace;
 
 const char *mv_dit_kind_name(mv_dit_kind k); /* "universal", "framepack" */
+/* The checkpoint model name (mv_ckpt_meta.model) of a kind: "video_universal", "video_framepack". */
+const char *mv_dit_kind_model(mv_dit_kind k);
 
 /* Registers the parameters (official names, state-dict order) and allocates the arena (with grads and
  * AdamW moments when with_training). Weights are zero until mv_dit_init_weights or a load. */

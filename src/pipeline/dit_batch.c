@@ -33,7 +33,7 @@ mv_status mv_dit_trainer_init(mv_dit_trainer *tr, mv_dit *model, const mv_schedu
         return mv_fail(MV_ERR_SHAPE, "%s: latents hold %d videos x %d frames but the data set has %d x %d",
                        lat->file.path, lat->videos, lat->frames, videos, frames);
     if (model->kind != mv_method_dit_kind(sched->method))
-        return mv_fail(MV_ERR_ARG, "dit_train: method %s does not fit a %s model", mv_method_name(sched->method),
+        return mv_fail(MV_ERR_ARG, "dit_batch: method %s does not fit a %s model", mv_method_name(sched->method),
                        mv_dit_kind_name(model->kind));
     MV_TRY(check_actions(actions, videos, frames));
     if (model->kind == MV_DIT_FRAMEPACK) {
@@ -44,7 +44,7 @@ mv_status mv_dit_trainer_init(mv_dit_trainer *tr, mv_dit *model, const mv_schedu
         tr->T = sched->tokens_per_step_max;
         for (int k = 0; k < sched->nsteps; k++)
             if (sched->steps[k].tokens != tr->T)
-                return mv_fail(MV_ERR_UNSUPPORTED, "dit_train: schedule steps have different token counts (%d vs %d); "
+                return mv_fail(MV_ERR_UNSUPPORTED, "dit_batch: schedule steps have different token counts (%d vs %d); "
                                                    "batches need equal counts", sched->steps[k].tokens, tr->T);
     }
     if (frames < tr->span)
@@ -65,7 +65,7 @@ mv_status mv_dit_trainer_init(mv_dit_trainer *tr, mv_dit *model, const mv_schedu
     return MV_OK;
 nomem:
     mv_dit_trainer_free(tr);
-    return mv_fail(MV_ERR_NOMEM, "dit_train: out of memory for batch buffers");
+    return mv_fail(MV_ERR_NOMEM, "dit_batch: out of memory for batch buffers");
 }
 
 void mv_dit_trainer_free(mv_dit_trainer *tr) {
@@ -102,14 +102,14 @@ static void fill_universal(mv_dit_trainer *tr, int b, int k, int video, int off,
     size_t n = (size_t)b * T;
     for (int ci = 0; ci < ncell; ci++) {
         const mv_cell *cell = &tr->cells[ci];
-        int l = cell->level, g0 = tr->model->grid0 >> l, tl = tr->sched->tokens[l]; /* mv_config_tokens */
+        int l = cell->level, g = tr->model->grid[l], tl = tr->sched->tokens[l];
         mv_latents_read(tr->lat, l, video, cell->frame, tr->x + n * C);
         int act = action_id(tr, video, cell->frame);
         for (int i = 0; i < tl; i++, n++) {
             tr->frame[n] = cell->frame;
             tr->level[n] = l;
-            tr->row[n] = i / g0;
-            tr->col[n] = i % g0;
+            tr->row[n] = i / g;
+            tr->col[n] = i % g;
             tr->action[n] = act;
             tr->den[n] = (uint8_t)(cell->role == MV_ROLE_DENOISED);
             tr->ctx[n] = (uint8_t)(cell->role == MV_ROLE_CONTEXT);

@@ -52,33 +52,27 @@ mv_status mv_train_setup(mv_status (*setup)(void *user), void *user) {
     return mv_dist_agree(s);
 }
 
-uint64_t mv_train_hash(uint64_t h, const void *data, size_t n) {
-    const unsigned char *b = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
 uint64_t mv_train_data_hash(uint64_t h, const mv_dataset *d) {
     int shape[3] = {d->videos, d->frames_per_video, d->size};
-    h = mv_train_hash(h, shape, sizeof shape);
-    if (d->index_json) h = mv_train_hash(h, d->index_json, strlen(d->index_json));
-    h = mv_train_hash(h, d->actions.data, (size_t)d->videos * d->frames_per_video * 6 * sizeof(float));
+    h = mv_fnv1a(h, shape, sizeof shape);
+    if (d->index_json) h = mv_fnv1a(h, d->index_json, strlen(d->index_json));
+    h = mv_fnv1a(h, d->actions.data, (size_t)d->videos * d->frames_per_video * 6 * sizeof(float));
     size_t fb = (size_t)d->size * d->size * 3;
     for (int v = 0; v < d->videos; v++) {
-        h = mv_train_hash(h, mv_dataset_frame(d, v, 0), fb);
-        h = mv_train_hash(h, mv_dataset_frame(d, v, d->frames_per_video - 1), fb);
+        h = mv_fnv1a(h, mv_dataset_frame(d, v, 0), fb);
+        h = mv_fnv1a(h, mv_dataset_frame(d, v, d->frames_per_video - 1), fb);
     }
     return h;
 }
 
 /* Hash of the weights, and with `all` of the optimizer moments and the position too. */
 static uint64_t state_hash(const mv_params *p, const mv_train_position *pos, int all) {
-    uint64_t h = mv_train_hash(MV_TRAIN_HASH_INIT, p->data, p->total * sizeof(float));
+    uint64_t h = mv_fnv1a(MV_FNV_OFFSET, p->data, p->total * sizeof(float));
     if (!all) return h;
-    h = mv_train_hash(h, p->m, p->total * sizeof(float));
-    h = mv_train_hash(h, p->v, p->total * sizeof(float));
+    h = mv_fnv1a(h, p->m, p->total * sizeof(float));
+    h = mv_fnv1a(h, p->v, p->total * sizeof(float));
     long at[4] = {pos->start, (long)pos->seed, (long)pos->optimizer, pos->warmup_start};
-    return mv_train_hash(h, at, sizeof at);
+    return mv_fnv1a(h, at, sizeof at);
 }
 
 mv_status mv_train_check_same(const mv_train_opts *o, const mv_config *cfg, const char *what,
@@ -95,7 +89,7 @@ mv_status mv_train_check_same(const mv_train_opts *o, const mv_config *cfg, cons
     if (!js) s = mv_fail(MV_ERR_NOMEM, "out of memory");
     snprintf(opts, sizeof opts, "\n%s steps %d log-every %d bf16 %d", what, o->steps, o->log_every, o->bf16);
     uint64_t mine[3], root[3];
-    mine[0] = mv_train_hash(mv_train_hash(MV_TRAIN_HASH_INIT, js ? js : "", js ? strlen(js) : 0), opts,
+    mine[0] = mv_fnv1a(mv_fnv1a(MV_FNV_OFFSET, js ? js : "", js ? strlen(js) : 0), opts,
                                 strlen(opts));
     mine[1] = data_hash;
     mine[2] = state_hash(p, pos, 1);

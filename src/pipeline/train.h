@@ -56,9 +56,6 @@ void mv_train_share(int batch, int *first, int *count);
  * checkpoint save on disk), on the other ranks; returns the agreed outcome (mv_dist_agree). */
 mv_status mv_train_setup(mv_status (*setup)(void *user), void *user);
 
-/* FNV-1a 64 of n bytes, continuing from h (start from MV_TRAIN_HASH_INIT). */
-#define MV_TRAIN_HASH_INIT 0xcbf29ce484222325ull
-uint64_t mv_train_hash(uint64_t h, const void *data, size_t n);
 /* Continues h over a data set's identity: its shape, index.json, actions and the first and last frame
  * of every video. */
 uint64_t mv_train_data_hash(uint64_t h, const mv_dataset *d);
@@ -86,7 +83,7 @@ mv_status mv_train_save(const mv_train_opts *o, const mv_params *p, const char *
 
 /* With several ranks (call it on every rank): compares, against rank 0's, a hash of this rank's
  * resolved configuration (cfg, steps, log_every, bf16 and `what`, e.g. the method), of its data
- * (data_hash, from mv_train_hash) and of its starting weights, optimizer state and position; any
+ * (data_hash, mv_fnv1a from MV_FNV_OFFSET) and of its starting weights, optimizer state and position; any
  * difference fails every rank with a message that says which. Does nothing on one rank. */
 mv_status mv_train_check_same(const mv_train_opts *o, const mv_config *cfg, const char *what, uint64_t data_hash,
                               const mv_params *p, const mv_train_position *pos);

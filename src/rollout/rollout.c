@@ -145,7 +145,7 @@ static mv_status step_universal(roll *r, int k, int cs, long gstep) {
     if (r->p->oracle_levels && oracle_step(r, ncell)) return MV_OK;
     for (int ci = 0; ci < ncell; ci++) {
         const mv_cell *cell = &r->cells[ci];
-        int l = cell->level, g = r->model->grid0 >> l, tl = g * g;
+        int l = cell->level, g = r->model->grid[l], tl = s->tokens[l];
         memcpy(r->xhat + (size_t)n * C, store_lat(&r->st, cell->frame, l), (size_t)tl * C * sizeof(float));
         int a = action_at(r, cell->frame);
         for (int i = 0; i < tl; i++, n++) {
@@ -199,8 +199,8 @@ static mv_status step_framepack(roll *r, int cs) {
 /* ---------------------------------------------------------------- setup */
 
 static mv_status check_inputs(const mv_dit *m, const mv_schedule *s, const mv_rollout_params *p) {
-    int fp = s->method == MV_METHOD_FRAMEPACK;
-    if (fp != (m->kind == MV_DIT_FRAMEPACK))
+    int fp = m->kind == MV_DIT_FRAMEPACK;
+    if (mv_method_dit_kind(s->method) != m->kind)
         return mv_fail(MV_ERR_ARG, "rollout: a %s model cannot run the %s schedule", mv_dit_kind_name(m->kind),
                        mv_method_name(s->method));
     if (fp && (s->N != m->fp_frames || s->extra[0] != m->fp_denoise))
@@ -208,6 +208,10 @@ static mv_status check_inputs(const mv_dit *m, const mv_schedule *s, const mv_ro
                                      "schedule (%d, %d)", m->fp_frames, m->fp_denoise, s->N, s->extra[0]);
     if (!fp && s->levels > m->levels)
         return mv_fail(MV_ERR_SHAPE, "rollout: schedule has %d levels, the model %d", s->levels, m->levels);
+    for (int l = 0; l < (fp ? 1 : s->levels); l++)
+        if (s->tokens[l] != m->grid[l] * m->grid[l])
+            return mv_fail(MV_ERR_SHAPE, "rollout: the schedule has %d tokens per frame at level %d, the model %d",
+                           s->tokens[l], l, m->grid[l] * m->grid[l]);
     if (p->sample_steps < 1) return mv_fail(MV_ERR_ARG, "rollout: sample steps must be >= 1");
     if (!p->actions || !p->context_fn || !p->frame_fn) return mv_fail(MV_ERR_ARG, "rollout: missing actions or callbacks");
     for (int f = 0; f < p->frames; f++)
@@ -240,10 +244,9 @@ static mv_status roll_alloc(roll *r) {
     st->C = m->C;
     st->levels = s->method == MV_METHOD_MILLIVID ? s->levels : 1;
     for (int l = 0; l < st->levels; l++) {
-        int g = m->grid0 >> l;
-        st->tokens[l] = g * g;
+        st->tokens[l] = s->tokens[l];
         st->off[l] = (int)st->frame_floats;
-        st->frame_floats += (size_t)g * g * m->C;
+        st->frame_floats += (size_t)s->tokens[l] * m->C;
     }
     r->Tmax = fp ? m->fp_frames * m->grid0 * m->grid0 : s->tokens_per_step_max;
     size_t T = r->Tmax, C = m->C, T0C = (size_t)m->grid0 * m->grid0 * C;
