@@ -147,6 +147,16 @@ static const bad_case cases[] = {
      "garbage.safetensors", SETUP_NONE},
     {"eval --ae {AE} --data {I}/missing --method m={DIT} --context 8 --out {C}/e", "missing", SETUP_NONE},
     {"eval --ae {AE} --data {I}/data --method m={DIT} --context 8 --videos 0 --out {C}/e", "--videos", SETUP_NONE},
+    {"eval --ae {AE} --data {I}/data --method m={DIT} --context 8 --out {C}/e --training {I}/missing_runs",
+     "missing_runs", SETUP_NONE},
+    {"eval --ae {AE} --data {I}/data --method m={DIT} --context 8 --out {C}/e --training {I}/data",
+     "data: no training log", SETUP_NONE},
+    {"eval --ae {AE} --data {I}/data --method m={DIT} --context 8 --out {C}/e --training {I}/train_badline",
+     "dit_m.log.jsonl: line 2", SETUP_NONE},
+    {"eval --ae {AE} --data {I}/data --method m={DIT} --context 8 --out {C}/e --training {I}/train_nockpt",
+     "dit_m.safetensors", SETUP_NONE},
+    {"eval --ae {AE} --data {I}/data --method m={DIT} --context 8 --out {C}/e --training {I}/train_badprobe",
+     "step_100.json: methods[0].recall.psnr", SETUP_NONE},
     /* compare */
     {"compare --ref {I}/missing.npy --gen {I}/data/frames.npy", "missing.npy", SETUP_NONE},
     {"compare --ref {I}/f32.npy --gen {I}/data/frames.npy", "f32.npy", SETUP_NONE},
@@ -265,6 +275,21 @@ static int make_inputs(void) {
     mv_params none;
     mv_params_init(&none);
     CHECK(mv_ckpt_save(in_path(q, sizeof q, "claim.safetensors"), &none, &meta, NULL) == MV_OK, "%s",
+          mv_last_error());
+    /* training folders for eval --training: a malformed log line, a run without its checkpoint, a probe
+     * result without the recall the report plots */
+    const char *log = "{\"step\": 10, \"loss\": 0.5}\n{\"step\": 20, \"loss\": 0.4}\n";
+    CHECK(tu_sh("mkdir -p %s/train_badline %s/train_nockpt %s/train_badprobe/probes", g_in, g_in, g_in) == 0, "mkdir");
+    write_text(in_path(p, sizeof p, "train_badline/dit_m.log.jsonl"), "{\"step\": 10, \"loss\": 0.5}\n{\"step\": 20, \"loss\" 0.4}\n");
+    write_text(in_path(p, sizeof p, "train_nockpt/dit_m.log.jsonl"), log);
+    write_text(in_path(p, sizeof p, "train_badprobe/dit_m.log.jsonl"), log);
+    write_text(in_path(p, sizeof p, "train_badprobe/probes/step_100.json"),
+               "{\"format\": \"millivid-probe\", \"methods\": [{\"name\": \"m\", \"step\": 100}]}\n");
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.model, sizeof meta.model, "video_universal");
+    snprintf(meta.variant, sizeof meta.variant, "millivid");
+    CHECK(mv_config_load(&meta.config, "mini") == MV_OK, "%s", mv_last_error());
+    CHECK(mv_ckpt_save(in_path(q, sizeof q, "train_badprobe/dit_m.safetensors"), &none, &meta, NULL) == MV_OK, "%s",
           mv_last_error());
     return tu_failures == 0;
 }

@@ -139,6 +139,19 @@ static void test_end_to_end(const char *dir) {
                         " == 12\"", dir) == 0, "revisit frames with a gap");
     CHECK(tu_sh("test -f %s/out/report.html && test -f %s/out/videos/video_0.mp4 && test -f %s/out/plot_psnr.svg",
                 dir, dir, dir) == 0, "report, plots and videos exist");
+    /* --training: the same evaluation (every entry reused) with a training section for a one-run campaign */
+    CHECK(tu_sh("mkdir -p %s/campaign && cp %s/mv.safetensors %s/campaign/dit_MilliVid.safetensors && printf "
+                "'{\"step\": 10, \"loss\": 0.5}\\n{\"step\": 20, \"loss\": 0.25}\\n' > "
+                "%s/campaign/dit_MilliVid.log.jsonl", dir, dir, dir, dir) == 0, "campaign folder");
+    snprintf(extra, sizeof extra, METHODS(dir));
+    strcat(extra, " --force --revisit-min-gap 12 --training ");
+    strcat(extra, dir);
+    strcat(extra, "/campaign");
+    rc = run_eval(dir, "out", extra);
+    CHECK(rc == 0 && log_has(dir, "0 of 8 (video, method) entries computed, 8 reused") && log_has(dir, "### Training"),
+          "--training reuses the evaluation (rc %d)", rc);
+    CHECK(tu_sh("grep -q 'id=\"mv-training\"' %s/out/report.html && test -f %s/out/plot_training_loss.svg && "
+                "test -f %s/out/plot_training_recall.svg", dir, dir, dir) == 0, "training section and plots written");
     /* revisits within reach: full-res rollout alone reaches 2 frames back from chunks of 3, so some revisits
      * (a loose definition: 6 blocks, 90 degrees, gap 2) are within its reach and some are not */
     snprintf(extra, sizeof extra, "--method fr=%s/fr.safetensors --side-by-side 0 --revisit-min-gap 2 "

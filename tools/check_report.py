@@ -1,12 +1,17 @@
 """Checks an evaluation report directory as a person would, with headless Chromium.
 
 usage: check_report.py DIR --videos N --duration SECONDS --rows N --curves N [--screenshot PNG]
+                       [--training-rows N --training-series LOSS RECALL]
 
 - DIR/summary.md has a table with N rows (--rows); DIR/plot_psnr.svg and plot_ssim.svg are well-formed
   SVG with axes labels, ticks, a legend and --curves lines each;
 - DIR/report.html is self-contained (no external scripts, styles or images) and, opened in Chromium as
   report.html?selftest=1, renders the table (N rows) and both plots at a visible size, and every
   <video> (--videos of them) fires loadedmetadata with the expected duration (+-0.1 s) and a size;
+- with --training-rows (a report of `millivid eval --training`): summary.md has a second table (the runs)
+  with that many rows, DIR/plot_training_loss.svg and plot_training_recall.svg are well-formed SVG with
+  the training-tokens axis, ticks and at least LOSS / RECALL series (<g class="series">), and the page
+  shows the training table and both plots at a visible size; without it the page has no training section;
 - with --screenshot, saves a 1280x2000 screenshot of the page.
 Exits 0 when everything holds, 1 with one line per problem otherwise.
 """
@@ -55,15 +60,52 @@ def check_svg(path, curves, problems):
         problems.append(f"{path}: fewer than 6 numeric tick labels")
 
 
-def check_markdown(path, rows, problems):
+def markdown_tables(path, problems):
+    """The tables of a Markdown file: lists of consecutive lines starting with '|'."""
     try:
         with open(path, encoding="utf-8") as f:
-            table = [ln for ln in f if ln.startswith("|")]
+            lines = f.read().split("\n")
     except OSError as e:
         problems.append(f"{path}: {e}")
+        return []
+    tables, cur = [], []
+    for ln in lines + [""]:
+        if ln.startswith("|"):
+            cur.append(ln)
+        elif cur:
+            tables.append(cur)
+            cur = []
+    return tables
+
+
+def check_markdown(path, rows, training_rows, problems):
+    tables = markdown_tables(path, problems)
+    if not tables:
+        problems.append(f"{path}: no table")
         return
-    if len(table) != rows + 2:
-        problems.append(f"{path}: table has {len(table) - 2} rows, expected {rows}")
+    if len(tables[0]) != rows + 2:
+        problems.append(f"{path}: table has {len(tables[0]) - 2} rows, expected {rows}")
+    want = 1 if training_rows is None else 2
+    if len(tables) != want:
+        problems.append(f"{path}: {len(tables)} tables, expected {want}")
+    elif training_rows is not None and len(tables[1]) != training_rows + 2:
+        problems.append(f"{path}: training table has {len(tables[1]) - 2} rows, expected {training_rows}")
+
+
+def check_training_svg(path, series, problems):
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as e:
+        problems.append(f"{path}: not a well-formed SVG: {e}")
+        return
+    texts = [t.text or "" for t in root.iter(SVG_NS + "text")]
+    groups = [g for g in root.iter(SVG_NS + "g") if g.get("class") == "series"]
+    if len(groups) < series:
+        problems.append(f"{path}: {len(groups)} series, expected at least {series}")
+    if "training tokens (millions)" not in texts:
+        problems.append(f"{path}: no x-axis label")
+    if sum(1 for t in texts if re.fullmatch(r"-?[0-9.]+", t.strip())) < 4:
+        problems.append(f"{path}: fewer than 4 numeric tick labels")
 
 
 def check_page(d, args, problems):
@@ -99,6 +141,16 @@ def check_page(d, args, problems):
         if p["width"] < 300 or p["height"] < 150 or p["curves"] < args.curves:
             problems.append(f"plot {p['id']} renders at {p['width']:.0f}x{p['height']:.0f} with "
                             f"{p['curves']} curves")
+    tr = verdict.get("training", {"rows": 0, "plots": []})
+    want_rows = args.training_rows or 0
+    if tr["rows"] != want_rows:
+        problems.append(f"page training table has {tr['rows']} rows, expected {want_rows}")
+    if len(tr["plots"]) != (2 if args.training_rows is not None else 0):
+        problems.append(f"page shows {len(tr['plots'])} training plots")
+    for p, want in zip(tr["plots"], args.training_series or [0, 0]):
+        if p["width"] < 300 or p["height"] < 150 or p["series"] < want:
+            problems.append(f"training plot {p['id']} renders at {p['width']:.0f}x{p['height']:.0f} with "
+                            f"{p['series']} series (expected at least {want})")
     if len(verdict["videos"]) != args.videos:
         problems.append(f"page has {len(verdict['videos'])} videos, expected {args.videos}")
     for v in verdict["videos"]:
@@ -117,11 +169,16 @@ def main():
     ap.add_argument("--rows", type=int, required=True)
     ap.add_argument("--curves", type=int, required=True)
     ap.add_argument("--screenshot")
+    ap.add_argument("--training-rows", type=int)
+    ap.add_argument("--training-series", type=int, nargs=2, metavar=("LOSS", "RECALL"))
     args = ap.parse_args()
     problems = []
-    check_markdown(os.path.join(args.dir, "summary.md"), args.rows, problems)
+    check_markdown(os.path.join(args.dir, "summary.md"), args.rows, args.training_rows, problems)
     for name in ("plot_psnr.svg", "plot_ssim.svg"):
         check_svg(os.path.join(args.dir, name), args.curves, problems)
+    if args.training_rows is not None:
+        for name, series in zip(("plot_training_loss.svg", "plot_training_recall.svg"), args.training_series or [0, 0]):
+            check_training_svg(os.path.join(args.dir, name), series, problems)
     check_page(args.dir, args, problems)
     if args.screenshot:
         shot = os.path.abspath(args.screenshot)

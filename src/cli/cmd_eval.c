@@ -10,7 +10,8 @@ static const cli_command eval_cmd = {
     "  video) and 'hold_last' (the last context frame, held); revisit averages over all revisits and\n"
     "  over those within a method's reach.\n",
     "  outputs: DIR/metrics.json, summary.md, plot_psnr.svg, plot_ssim.svg, report.html, videos/,\n"
-    "  cache/ (a killed evaluation resumes where it stopped)\n"};
+    "  cache/ (a killed evaluation resumes where it stopped); with --training also\n"
+    "  plot_training_loss.svg, plot_training_recall.svg\n"};
 
 /* "--method NAME=FILE": one more method (v is cut at the '='). */
 static mv_status parse_method(mv_eval_params *p, char *v) {
@@ -58,6 +59,9 @@ static int parse_opts(int argc, char **argv, mv_eval_params *p, int *threads) {
         CLI_OPT_FLAG("--force", &p->force,
                      "reuse an output folder of another configuration (its results are replaced)"),
         CLI_OPT_FLAG("--quiet", &p->quiet, "no progress bar"),
+        CLI_OPT_STRING("--training", "DIR", &p->training_dir,
+                       "add a Training section to the report: loss and probe recall of the runs in DIR "
+                       "(dit_*.log.jsonl, probes/step_*.json; e.g. runs/campaign1)"),
     };
     int rc = cli_parse(argc, argv, &eval_cmd, opts, MV_ARRAY_LEN(opts));
     if (rc) return rc;

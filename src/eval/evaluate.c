@@ -592,6 +592,7 @@ static void free_run(ev_run *r) {
     free(r->config_json);
     free(r->psnr), free(r->ssim), free(r->dit_calls), free(r->tokens_per_step), free(r->seconds);
     free(r->mask), free(r->reach_mask), free(r->partner), free(r->vhash);
+    mv_training_free(&r->training);
 }
 
 mv_status mv_eval_run(const mv_eval_params *p, mv_eval_result *res) {
@@ -600,6 +601,7 @@ mv_status mv_eval_run(const mv_eval_params *p, mv_eval_result *res) {
     r->p = p;
     mv_status s;
     if ((s = check_params(p))) goto fail;
+    if (p->training_dir && (s = mv_training_read(&r->training, p->training_dir))) goto fail;
     if ((s = open_inputs(r))) goto fail;
     if ((s = load_methods(r))) goto fail;
     if ((s = build_config(r))) goto fail;

@@ -55,6 +55,8 @@ typedef struct {
                            * entries are recomputed, the summaries rewritten) */
     int side_by_side;     /* side-by-side mp4s for the first N videos (default 4; 0 = none) */
     int quiet;            /* no progress bar */
+    const char *training_dir; /* a training campaign folder (eval/training.h) for the report's "Training"
+                               * section, read before anything is written; NULL: none */
 } mv_eval_params;
 
 /* Defaults: seed 0, revisit 2 blocks / 30 degrees (wrap from the data), long_fraction 0.5,

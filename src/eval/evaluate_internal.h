@@ -4,6 +4,7 @@
 #define MV_EVALUATE_INTERNAL_H
 #include "core/core.h"
 #include "eval/evaluate.h"
+#include "eval/training.h"
 #include "io/dataset.h"
 #include "pipeline/generator.h"
 
@@ -44,6 +45,7 @@ typedef struct {
     int reach_lead;       /* the method that reaches furthest back (largest S; the first of equals) */
     int *partner;         /* [V] */
     int computed, cached;
+    mv_training training; /* p->training_dir read (zeroed when none) */
 } ev_run;
 
 static inline int ev_rows(const ev_run *r) { return r->nm + EV_BOUNDS; }

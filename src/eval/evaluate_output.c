@@ -345,7 +345,8 @@ static mv_status write_report(const ev_run *r, const ev_summary *sum, int from, 
                      .n_revisit_reach = nreach,
                      .reach_text = reach_def,
                      .revisit_count = r->p->no_revisit ? NULL : rev_count,
-                     .reach_count = r->p->no_revisit ? NULL : reach_count};
+                     .reach_count = r->p->no_revisit ? NULL : reach_count,
+                     .training = r->p->training_dir ? &r->training : NULL};
     s = mv_report_write(&rep, r->p->out_dir);
     snprintf(summary_path, n, "%s/summary.md", r->p->out_dir);
 fail:

@@ -280,7 +280,8 @@ static const char *const page_css =
     ".swatch{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:8px}"
     ".plots{display:grid;grid-template-columns:1fr;gap:16px}"
     ".plots figure,.videos figure{margin:0}"
-    "svg.mv-plot{width:100%;max-width:980px;height:auto;display:block;margin:0 auto}"
+    "svg.mv-plot,svg.mv-train-plot{width:100%;max-width:980px;height:auto;display:block;margin:0 auto}"
+    "code{font-size:13px;background:#f3f4f6;padding:1px 4px;border-radius:4px}"
     ".videos{display:grid;gap:16px}"
     "video{width:100%;display:block;background:#111;border-radius:6px;image-rendering:pixelated}"
     "figcaption{font-size:13px;color:#4b5563;margin-top:6px}"
@@ -298,7 +299,11 @@ static const char *const selftest_js =
     "table_rows:document.querySelectorAll('#mv-summary tbody tr').length,"
     "plots:Array.prototype.map.call(document.querySelectorAll('svg.mv-plot'),function(s){"
     "var r=s.getBoundingClientRect();return{id:s.id,width:r.width,height:r.height,"
-    "curves:s.querySelectorAll('polyline.curve').length}})};"
+    "curves:s.querySelectorAll('polyline.curve').length}}),"
+    "training:{rows:document.querySelectorAll('#mv-training tbody tr').length,"
+    "plots:Array.prototype.map.call(document.querySelectorAll('svg.mv-train-plot'),function(s){"
+    "var r=s.getBoundingClientRect();return{id:s.id,width:r.width,height:r.height,"
+    "series:s.querySelectorAll('g.series').length}})}};"
     "var pre=document.createElement('pre');pre.id='mv-selftest';pre.style.display='none';"
     "pre.textContent=JSON.stringify(out);document.body.appendChild(pre);document.title='mv-selftest-done';}"
     "vids.forEach(function(v,i){var seen=false;res[i]={src:v.getAttribute('src'),state:'pending'};"
@@ -360,7 +365,131 @@ static void html_explain(mv_textbuf *b, const mv_report *r) {
     mv_tb_free(&t);
 }
 
-static void html_page(mv_textbuf *b, const mv_report *r, const char *svg_psnr, const char *svg_ssim) {
+/* ---------------- training section ---------------- */
+
+/* n with thousands separators ("10,240"). */
+static void fmt_thousands(char *buf, size_t cap, long n) {
+    char raw[32];
+    int len = snprintf(raw, sizeof raw, "%ld", n < 0 ? -n : n), o = 0;
+    if (n < 0 && o + 1 < (int)cap) buf[o++] = '-';
+    for (int i = 0; i < len && o + 2 < (int)cap; i++) {
+        buf[o++] = raw[i];
+        if ((len - i - 1) % 3 == 0 && i < len - 1) buf[o++] = ',';
+    }
+    buf[o] = 0;
+}
+
+/* The cells of one run: latest step, tokens (M), batch x tokens per sample, loss tail, latest recall. */
+typedef struct {
+    char step[32], tokens[32], per_step[64], loss[32], recall[96], probed[32];
+} training_cells;
+
+static void training_row(training_cells *c, const mv_training_run *run) {
+    long last = run->n ? run->step[run->n - 1] : -1;
+    char tps[32];
+    fmt_thousands(tps, sizeof tps, run->tokens_per_step);
+    if (last >= 0) fmt_thousands(c->step, sizeof c->step, last);
+    else snprintf(c->step, sizeof c->step, "–");
+    if (last >= 0) snprintf(c->tokens, sizeof c->tokens, "%.2f", (double)last * run->tokens_per_step / 1e6);
+    else snprintf(c->tokens, sizeof c->tokens, "–");
+    snprintf(c->per_step, sizeof c->per_step, "%d × %d = %s", run->batch, run->sample_tokens, tps);
+    double tail = mv_training_loss_tail(run, MV_TRAINING_SMOOTH);
+    if (isfinite(tail)) snprintf(c->loss, sizeof c->loss, "%.4f", tail);
+    else snprintf(c->loss, sizeof c->loss, "–");
+    if (run->n_recall) {
+        const mv_training_recall *p = &run->recall[run->n_recall - 1];
+        if (isfinite(p->lo)) snprintf(c->recall, sizeof c->recall, "%.2f [%.2f, %.2f]", p->mean, p->lo, p->hi);
+        else snprintf(c->recall, sizeof c->recall, "%.2f", p->mean);
+        fmt_thousands(c->probed, sizeof c->probed, p->step);
+    } else {
+        snprintf(c->recall, sizeof c->recall, "–");
+        snprintf(c->probed, sizeof c->probed, "–");
+    }
+}
+
+/* Where the numbers come from (HTML or Markdown). */
+static void training_explain(mv_textbuf *b, const mv_training *t, int html) {
+    const char *code0 = html ? "<code>" : "`", *code1 = html ? "</code>" : "`";
+    mv_tb_printf(b, "From %s", code0);
+    if (html) mv_tb_escape(b, t->dir);
+    else mv_tb_printf(b, "%s", t->dir);
+    mv_tb_printf(b, "%s: the loss log of each of its %d run%s (dit_%sname%s.log.jsonl) and %d probe file%s "
+                    "(probes/step_*.json). Training tokens = step × batch × tokens per training sample, from each "
+                    "run's checkpoint. The v-loss curve and the table average the last %d logged values. ", code1,
+                 t->n_runs, t->n_runs == 1 ? "" : "s", html ? "&lt;" : "<", html ? "&gt;" : ">", t->n_probes,
+                 t->n_probes == 1 ? "" : "s", MV_TRAINING_SMOOTH);
+    if (!t->n_probes) {
+        mv_tb_printf(b, "No probe results yet, so no recall.");
+        return;
+    }
+    mv_tb_printf(b, "Revisit recall (%smillivid probe%s", code0, code1);
+    if (t->probe_data[0]) {
+        mv_tb_printf(b, " on ");
+        if (html) mv_tb_escape(b, t->probe_data);
+        else mv_tb_printf(b, "%s", t->probe_data);
+    }
+    mv_tb_printf(b, "): each method gets the ground-truth history up to a frame where the camera returns to a "
+                    "place it saw, generates the next %d frames, and they are compared with the ground truth; mean "
+                    "PSNR over %d revisit points on %d validation videos, %d sampler steps (latest probe, step %ld), "
+                    "with its 95%% interval over points.", t->probe_horizon, t->probe_points, t->probe_videos,
+                 t->probe_sample_steps, t->probe_step);
+    if (t->n_bounds) {
+        mv_tb_printf(b, " Grey dashed lines: that probe's bounds at the same points (");
+        for (int k = 0; k < t->n_bounds; k++) {
+            mv_tb_printf(b, "%s", k ? ", " : "");
+            if (html) mv_tb_escape(b, mv_report_bound_label(t->bounds[k].name));
+            else md_cell(b, mv_report_bound_label(t->bounds[k].name));
+        }
+        mv_tb_printf(b, ").");
+    }
+    mv_tb_printf(b, " The probe samples with its own settings, so its numbers are not those of the evaluation "
+                    "above.");
+}
+
+static void html_training(mv_textbuf *b, const mv_report *r, const char *svg_loss, const char *svg_recall) {
+    const mv_training *t = r->training;
+    mv_tb_printf(b, "<h2>Training</h2>\n<section class=\"card explain\" id=\"mv-training-caption\"><p>");
+    training_explain(b, t, 1);
+    mv_tb_printf(b, "</p></section>\n<div class=\"card\" style=\"margin-top:16px\"><div class=\"table-wrap\">"
+                    "<table id=\"mv-training\"><thead><tr><th>run</th><th>method</th><th>latest step</th>"
+                    "<th>training tokens (M)</th><th>batch × tokens per sample</th><th>v-loss (last %d)</th>"
+                    "<th>revisit recall PSNR (dB) [95%%]</th><th>probed at step</th></tr></thead><tbody>\n",
+                 MV_TRAINING_SMOOTH);
+    for (int i = 0; i < t->n_runs; i++) {
+        training_cells c;
+        training_row(&c, &t->runs[i]);
+        mv_tb_printf(b, "<tr><td><span class=\"swatch\" style=\"background:%s\"></span>",
+                     mv_report_training_color(r, i));
+        mv_tb_escape(b, t->runs[i].name);
+        mv_tb_printf(b, "</td><td>");
+        mv_tb_escape(b, t->runs[i].method);
+        mv_tb_printf(b, "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", c.step,
+                     c.tokens, c.per_step, c.loss, c.recall, c.probed);
+    }
+    mv_tb_printf(b, "</tbody></table></div></div>\n<div class=\"plots\" style=\"margin-top:16px\">"
+                    "<figure class=\"card\">%s</figure><figure class=\"card\">%s</figure></div>\n", svg_loss,
+                 svg_recall);
+}
+
+static void summary_training(mv_textbuf *b, const mv_training *t) {
+    mv_tb_printf(b, "\n### Training\n\n| run | method | latest step | training tokens (M) | batch × tokens per sample | "
+                    "v-loss (last %d) | revisit recall PSNR (dB) [95%%] | probed at step |\n"
+                    "|---|---|---:|---:|---:|---:|---:|---:|\n", MV_TRAINING_SMOOTH);
+    for (int i = 0; i < t->n_runs; i++) {
+        training_cells c;
+        training_row(&c, &t->runs[i]);
+        mv_tb_printf(b, "| ");
+        md_cell(b, t->runs[i].name);
+        mv_tb_printf(b, " | %s | %s | %s | %s | %s | %s | %s |\n", t->runs[i].method, c.step, c.tokens, c.per_step,
+                     c.loss, c.recall, c.probed);
+    }
+    mv_tb_printf(b, "\n");
+    training_explain(b, t, 0);
+    mv_tb_printf(b, " Plots: plot_training_loss.svg, plot_training_recall.svg.\n");
+}
+
+static void html_page(mv_textbuf *b, const mv_report *r, const char *svg_psnr, const char *svg_ssim,
+                      const char *svg_loss, const char *svg_recall) {
     mv_tb_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>");
     mv_tb_escape(b, r->title);
@@ -381,6 +510,7 @@ static void html_page(mv_textbuf *b, const mv_report *r, const char *svg_psnr, c
                     "within reach; grey: the given context.</p>\n"
                     "<div class=\"plots\"><figure class=\"card\">%s</figure><figure class=\"card\">%s</figure></div>\n",
                  svg_psnr, svg_ssim);
+    if (r->training) html_training(b, r, svg_loss, svg_recall);
     if (r->n_videos > 0) {
         mv_tb_printf(b, "<h2>Side-by-side videos</h2>\n");
         if (r->video_note) {
@@ -403,8 +533,9 @@ static void html_page(mv_textbuf *b, const mv_report *r, const char *svg_psnr, c
         mv_tb_escape(b, r->config_text);
         mv_tb_printf(b, "</pre></details>\n");
     }
-    mv_tb_printf(b, "<footer>Generated by millivid %s. Plots: plot_psnr.svg, plot_ssim.svg; table: summary.md."
-                    "</footer>\n</main>\n<script>%s</script>\n</body></html>\n", mv_version(), selftest_js);
+    mv_tb_printf(b, "<footer>Generated by millivid %s. Plots: plot_psnr.svg, plot_ssim.svg%s; table: summary.md."
+                    "</footer>\n</main>\n<script>%s</script>\n</body></html>\n", mv_version(),
+                 r->training ? ", plot_training_loss.svg, plot_training_recall.svg" : "", selftest_js);
 }
 
 static mv_status report_check(const mv_report *r) {
@@ -421,26 +552,31 @@ static mv_status report_check(const mv_report *r) {
         return mv_fail(MV_ERR_ARG, "report: n_revisit_reach > 0 but no revisit_reach array");
     if (!r->revisit_count != !r->reach_count)
         return mv_fail(MV_ERR_ARG, "report: give both per-video counts (revisit_count, reach_count) or neither");
+    if (r->training && r->training->n_runs < 1) return mv_fail(MV_ERR_ARG, "report: the training campaign has no run");
     return MV_OK;
 }
 
 mv_status mv_report_write(const mv_report *r, const char *dir) {
-    char *svg[2] = {NULL, NULL};
+    static const char *const files[4] = {"plot_psnr.svg", "plot_ssim.svg", "plot_training_loss.svg",
+                                         "plot_training_recall.svg"};
+    char *svg[4] = {NULL, NULL, NULL, NULL};
     mv_textbuf md = {0}, html = {0};
     mv_status st = report_check(r);
     if (st != MV_OK) goto fail;
-    for (int m = 0; m < 2; m++) {
-        if ((st = mv_report_svg(&svg[m], r, m, m == 0 ? "psnr" : "ssim")) != MV_OK) goto fail;
+    for (int m = 0; m < (r->training ? 4 : 2); m++) {
+        if (m < 2) st = mv_report_svg(&svg[m], r, m, m == 0 ? "psnr" : "ssim");
+        else st = mv_report_training_svg(&svg[m], r, m - 2, m == 2 ? "train-loss" : "train-recall");
+        if (st != MV_OK) goto fail;
         mv_textbuf t = {svg[m], strlen(svg[m]), strlen(svg[m]) + 1, 0};
-        if ((st = write_text_file(dir, m == 0 ? "plot_psnr.svg" : "plot_ssim.svg", &t)) != MV_OK) goto fail;
+        if ((st = write_text_file(dir, files[m], &t)) != MV_OK) goto fail;
     }
     summary_md(&md, r);
+    if (r->training) summary_training(&md, r->training);
     if ((st = write_text_file(dir, "summary.md", &md)) != MV_OK) goto fail;
-    html_page(&html, r, svg[0], svg[1]);
+    html_page(&html, r, svg[0], svg[1], svg[2], svg[3]);
     st = write_text_file(dir, "report.html", &html);
 fail:
-    free(svg[0]);
-    free(svg[1]);
+    for (int m = 0; m < 4; m++) free(svg[m]);
     mv_tb_free(&md);
     mv_tb_free(&html);
     return st;

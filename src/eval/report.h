@@ -7,7 +7,9 @@
  *   dir/plot_ssim.svg  the same for SSIM,
  *   dir/report.html    one self-contained page (inline CSS, both SVGs inlined) with the title,
  *                      configuration, table, plots and side-by-side videos (relative paths, so the
- *                      videos must sit in dir or below it).
+ *                      videos must sit in dir or below it),
+ * and with a training campaign (mv_report.training) a "Training" section in report.html and summary.md
+ * plus dir/plot_training_loss.svg and dir/plot_training_recall.svg.
  * report.html?selftest=1 adds a hidden test hook: once every video has fired loadedmetadata or
  * error, the page writes a JSON verdict into <pre id="mv-selftest"> (see tools/check_report.py).
  *
@@ -16,6 +18,7 @@
 #define MV_REPORT_H
 #include <stdint.h>
 
+#include "eval/training.h"
 #include "millivid.h"
 
 /* A mean with its 95% interval; lo = hi = NAN when unknown, mean = NAN when not applicable. */
@@ -62,6 +65,10 @@ typedef struct {
     const char *reach_text;   /* completes "whose matching context frame lies ..." in the text; may be NULL */
     const int *revisit_count, *reach_count; /* [n_videos_evaluated] revisit / within-reach frames per video, or
                                              * NULL (both or neither) */
+    /* A training campaign (eval/training.h): adds a "Training" section (loss and revisit recall against
+     * training tokens, a table per run) to report.html and summary.md, and writes plot_training_loss.svg
+     * and plot_training_recall.svg. NULL: none. */
+    const mv_training *training;
 } mv_report;
 
 /* Sets every mv_ci of m to NAN (shown as "–"), dit_calls / tokens_per_step to -1, wall_seconds to NAN and
@@ -74,6 +81,12 @@ mv_status mv_report_write(const mv_report *r, const char *dir);
 /* One plot as an SVG document (malloc'd, NUL-terminated; caller frees). metric: 0 PSNR, 1 SSIM.
  * id_prefix keeps element ids unique when several SVGs share one page. */
 mv_status mv_report_svg(char **svg, const mv_report *r, int metric, const char *id_prefix);
+
+/* One training plot of r->training as an SVG document (malloc'd; caller frees). which: 0 the smoothed
+ * v-loss of every run, 1 revisit recall PSNR of every probed run with its 95% interval bars and the
+ * latest probe's bounds; both against training tokens (millions). Methods found in r->methods by name
+ * keep their colour. */
+mv_status mv_report_training_svg(char **svg, const mv_report *r, int which, const char *id_prefix);
 
 /* Mean of x[n] and its 95% percentile-bootstrap interval: `resamples` (1000 if <= 0) means of n
  * values drawn with replacement by Philox(seed); lo/hi are the 2.5th / 97.5th percentiles with

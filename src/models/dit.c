@@ -16,6 +16,12 @@
 const char *mv_dit_kind_name(mv_dit_kind k) { return k == MV_DIT_FRAMEPACK ? "framepack" : "universal"; }
 const char *mv_dit_kind_model(mv_dit_kind k) { return k == MV_DIT_FRAMEPACK ? "video_framepack" : "video_universal"; }
 
+int mv_dit_fp_tokens(const mv_config *cfg) {
+    int grid0 = cfg->image_size / cfg->patch, t = cfg->fp_denoise * grid0 * grid0;
+    for (int l = 0; l < cfg->levels; l++) t += cfg->fp_context[l] * mv_config_tokens(cfg, l);
+    return t;
+}
+
 /* ------------------------------------------------------------------ parameters */
 
 static mv_status add2(mv_params *p, int *idx, const char *name, int64_t a, int64_t b) {
@@ -44,12 +50,11 @@ static mv_status dit_layout(mv_dit *m, const mv_config *cfg, mv_dit_kind kind) {
                        m->depth, m->heads, m->levels);
     if (kind == MV_DIT_FRAMEPACK) {
         m->fp_frames = m->fp_denoise;
-        m->fp_tokens = m->fp_denoise * m->grid0 * m->grid0;
+        m->fp_tokens = mv_dit_fp_tokens(cfg);
         for (int l = 0; l < m->levels; l++) {
             m->fp_context[l] = cfg->fp_context[l];
             if (m->grid0 % (1 << l)) return mv_fail(MV_ERR_ARG, "dit: latent grid %d not divisible by 2^%d", m->grid0, l);
             m->fp_frames += m->fp_context[l];
-            m->fp_tokens += m->fp_context[l] * mv_config_tokens(cfg, l);
         }
         if (m->fp_denoise < 1) return mv_fail(MV_ERR_ARG, "dit: framepack.denoise must be >= 1");
     }

@@ -143,6 +143,9 @@ void mv_dit_backward(mv_dit *m, mv_dit_acts *a, const float *dv);
 mv_status mv_dit_fp_forward(const mv_dit *m, mv_dit_acts *a, float *v, const float *x, const float *t,
                             const int *action, int B);
 void mv_dit_fp_backward(mv_dit *m, mv_dit_acts *a, const float *dv);
+/* FramePack tokens in one sample (fp_tokens of the model cfg describes): the denoised level-0 frames
+ * plus the context frames at each compression level. */
+int mv_dit_fp_tokens(const mv_config *cfg);
 /* FramePack token layout of one sample: frame [T], level [T], row [T], col [T]; returns T. */
 int mv_dit_fp_layout(const mv_dit *m, int *frame, int *level, int *row, int *col);
 
