@@ -79,6 +79,9 @@ if [ "${1:-start}" = start ]; then
   cp "$0" "$RUN/bin/campaign.sh"
   CAMPAIGN_ROOT=$(pwd) setsid nice -n 19 sh "$RUN/bin/campaign.sh" run >>"$RUN/campaign.out" 2>&1 &
   echo $! >"$RUN/pid"
+  # setsid puts the loop in its own scheduler autogroup, where the kernel shares CPU between groups
+  # equally whatever the nice values; niceness of the group itself keeps it behind interactive work
+  echo 19 >"/proc/$!/autogroup" 2>/dev/null || true
   say "started (pid $!, binary of commit $rev, $THREADS threads)"
   exit 0
 fi
@@ -153,5 +156,13 @@ while :; do
   if [ "$target" -le "$AB_STEPS" ] && [ "$(step_of ab_adamw_millivid)" -lt "$target" ]; then
     train_to millivid ab_adamw_millivid "$target" "--optimizer adamw"
   fi
-  [ $(( target % PROBE_EVERY )) -eq 0 ] && probe_all "$target"
+  if [ $(( target % PROBE_EVERY )) -eq 0 ]; then
+    probe_all "$target"
+    # the probed weights are kept, so any later diagnostic can go back to them
+    mkdir -p "$RUN/snapshots"
+    for m in $METHODS; do
+      snap="$RUN/snapshots/dit_${m}_step$target.safetensors"
+      [ -f "$snap" ] || { cp "$RUN/dit_$m.safetensors" "$snap.tmp" && mv "$snap.tmp" "$snap"; }
+    done
+  fi
 done
