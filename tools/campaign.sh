@@ -79,13 +79,13 @@ if [ "${1:-start}" = start ]; then
   cp "$0" "$RUN/bin/campaign.sh"
   CAMPAIGN_ROOT=$(pwd) setsid nice -n 19 sh "$RUN/bin/campaign.sh" run >>"$RUN/campaign.out" 2>&1 &
   echo $! >"$RUN/pid"
-  # setsid puts the loop in its own scheduler autogroup, where the kernel shares CPU between groups
-  # equally whatever the nice values; niceness of the group itself keeps it behind interactive work
-  echo 19 >"/proc/$!/autogroup" 2>/dev/null || true
   say "started (pid $!, binary of commit $rev, $THREADS threads)"
   exit 0
 fi
 
+# setsid put the loop in its own scheduler autogroup, and the kernel shares CPU between groups equally
+# whatever the nice values of their processes; niceness of the group itself keeps it behind other work
+echo 19 >/proc/self/autogroup 2>/dev/null || true
 BIN="$RUN/bin/millivid"
 MILLIVID_CONFIGS="$(pwd)/$RUN/bin/configs"
 export MILLIVID_CONFIGS
